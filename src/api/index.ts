@@ -1,0 +1,23 @@
+/** The registry API's routes, one module per resource. */
+import Router from '@koa/router';
+import { registerBaseRoutes } from './base.js';
+import { registerBlobRoutes } from './blobs.js';
+import { registerCatalogRoutes } from './catalog.js';
+import type { ApiDeps, AppState } from './http.js';
+import { registerManifestRoutes } from './manifests.js';
+import { registerReferrerRoutes } from './referrers.js';
+import { registerTagRoutes } from './tags.js';
+import { registerUploadRoutes } from './uploads.js';
+
+export function createApiRouter(deps: ApiDeps): Router<AppState> {
+  const router = new Router<AppState>();
+  registerBaseRoutes(router);
+  registerCatalogRoutes(router, deps);
+  // Upload routes first: `/blobs/uploads/<uuid>` must not be read as a blob digest.
+  registerUploadRoutes(router, deps);
+  registerBlobRoutes(router, deps);
+  registerManifestRoutes(router, deps);
+  registerTagRoutes(router, deps);
+  registerReferrerRoutes(router, deps);
+  return router;
+}

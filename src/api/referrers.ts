@@ -1,0 +1,17 @@
+/** `GET /v2/<name>/referrers/<digest>`: the manifests whose subject is `digest`, as an image index. */
+import { parseDigest } from '../registry/digest.js';
+import { MediaType } from '../registry/manifest.js';
+import { type ApiDeps, type ApiRouter, queryValue, repositoryName, respondJson } from './http.js';
+
+export function registerReferrerRoutes(router: ApiRouter, { registry }: ApiDeps): void {
+  router.get('/v2/*name/referrers/:digest', async (ctx) => {
+    const name = repositoryName(ctx);
+    await ctx.state.permissions.require(name, ['pull']);
+    const subject = ctx.params.digest!;
+    parseDigest(subject);
+    const artifactType = queryValue(ctx, 'artifactType');
+    const manifests = await registry.manifests.referrers(name, subject, artifactType);
+    if (artifactType !== undefined) ctx.set('OCI-Filters-Applied', 'artifactType');
+    respondJson(ctx, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, MediaType.OciIndex);
+  });
+}

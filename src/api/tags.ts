@@ -1,0 +1,12 @@
+/** `GET /v2/<name>/tags/list`, with `n`/`last` pagination. */
+import { type ApiDeps, type ApiRouter, repositoryName, respondJson } from './http.js';
+import { requestedPage } from './pagination.js';
+
+export function registerTagRoutes(router: ApiRouter, { registry }: ApiDeps): void {
+  router.get('/v2/*name/tags/list', async (ctx) => {
+    const name = repositoryName(ctx);
+    await ctx.state.permissions.require(name, ['pull']);
+    const page = requestedPage(ctx, await registry.manifests.tags(name), `/v2/${name}/tags/list`);
+    respondJson(ctx, { name, tags: page.items });
+  });
+}

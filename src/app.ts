@@ -1,0 +1,84 @@
+/**
+ * createApp(config) -> the Koa app, never listening. Middleware order:
+ * errors (first, so every failure becomes the OCI error JSON) -> request id + log -> API version
+ * header -> auth (who may do what) -> routes.
+ */
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { StorageDriver } from '../storage-drivers/driver.js';
+import { API_VERSION_HEADER } from './api/base.js';
+import { errorMiddleware } from './api/errors.js';
+import type { AppState } from './api/http.js';
+import { createApiRouter } from './api/index.js';
+import { everythingAllowed } from './auth/permissions.js';
+import type { Config } from './config.js';
+import { RegistryError } from './registry/errors.js';
+import { Registry } from './registry/registry.js';
+import { createStorageDriver } from './storage.js';
+
+export interface App {
+  koa: Koa<AppState>;
+  registry: Registry;
+  log: Logger;
+}
+
+export interface AppOptions {
+  log: Logger;
+  /** A driver to use instead of the one the config names (tests). */
+  driver?: StorageDriver;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(config: Config, options: AppOptions): App {
+  const { log } = options;
+  const driver = options.driver ?? createStorageDriver(config.storage);
+  const registry = new Registry(driver, { ...config.limits }, log);
+  const koa = new Koa<AppState>({ proxy: false });
+  // Errors after the response started (a client gone mid-download) end here: log, no reply.
+  koa.on('error', (err: Error) => log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'response stream failed'));
+
+  koa.use(errorMiddleware);
+  koa.use(async (ctx, next) => {
+    const given = ctx.get('X-Request-Id');
+    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    const started = process.hrtime.bigint();
+    ctx.state.requestId = requestId;
+    ctx.state.log = log.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+    ctx.res.once('close', () => {
+      ctx.state.log.info(
+        {
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
+          ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+          bytesIn: ctx.req.socket.bytesRead,
+          bytesOut: ctx.response.length,
+          remote: ctx.ip,
+          user: ctx.state.permissions?.subject,
+          completed: ctx.res.writableFinished,
+        },
+        'request',
+      );
+    });
+    await next();
+  });
+  koa.use(async (ctx, next) => {
+    if (ctx.path === '/v2' || ctx.path.startsWith('/v2/')) ctx.set(API_VERSION_HEADER, 'registry/2.0');
+    await next();
+  });
+  koa.use(async (ctx, next) => {
+    ctx.state.permissions = everythingAllowed;
+    await next();
+  });
+
+  const router = createApiRouter({ registry, config });
+  koa.use(router.routes());
+  koa.use(router.allowedMethods({ throw: true }));
+  koa.use(async () => {
+    throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+  });
+  return { koa, registry, log };
+}

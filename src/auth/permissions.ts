@@ -1,0 +1,32 @@
+/**
+ * What a caller may do, as the HTTP handlers ask it. The auth middleware puts one of these on
+ * `ctx.state.permissions` for every request; handlers ask before they act.
+ */
+import type { CanRead } from '../registry/registry.js';
+
+export type Action = 'pull' | 'push' | 'delete';
+
+export interface Permissions {
+  /** Throws UNAUTHORIZED (with a challenge) or DENIED unless every action is allowed. */
+  require(repository: string, actions: Action[]): Promise<void>;
+  /** Whether one action is allowed, without throwing. */
+  can(repository: string, action: Action): Promise<boolean>;
+  /** Throws unless the caller may list the catalog at all. */
+  requireCatalog(): Promise<void>;
+  /** A predicate for the repositories the caller may read; undefined when it may read all. */
+  readable(): CanRead | undefined;
+  /** Who the caller is, for logs: a user name, `anonymous`, or undefined without auth. */
+  readonly subject?: string;
+}
+
+/** Without auth (`auth.mode: none`) everybody may do everything. */
+export const everythingAllowed: Permissions = {
+  async require() {},
+  async can() {
+    return true;
+  },
+  async requireCatalog() {},
+  readable() {
+    return undefined;
+  },
+};

@@ -1,0 +1,200 @@
+/**
+ * Manifests in repositories: stored byte for byte as blobs, linked as revisions, named by tags,
+ * and indexed by subject for the referrers API.
+ */
+import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
+import { type BlobStore, deleteIfPresent, readLink } from './blobs.js';
+import { DEFAULT_ALGORITHM, digestOf, isDigest, parseDigest } from './digest.js';
+import { RegistryError } from './errors.js';
+import * as layout from './layout.js';
+import { LruCache } from './lru.js';
+import { type Descriptor, MediaType, type ManifestSummary, parseManifest, summarizeManifest } from './manifest.js';
+import { checkTag, isValidTag } from './names.js';
+
+export interface StoredManifest extends ManifestSummary {
+  digest: string;
+  bytes: Buffer;
+}
+
+export interface PutManifestResult {
+  digest: string;
+  /** Tags now pointing at the manifest (the reference, when a tag, and any extra tags). */
+  tags: string[];
+  subject?: string;
+}
+
+export interface ManifestLimits {
+  /** Largest manifest accepted, in bytes. */
+  maxManifestSize: number;
+}
+
+export function manifestUnknown(reference: string): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { detail: { reference: reference.slice(0, 200) } });
+}
+
+export function manifestTooLarge(limit: number): RegistryError {
+  return new RegistryError('MANIFEST_INVALID', `manifest larger than the limit of ${limit} bytes`, { status: 413, detail: { limit } });
+}
+
+export class ManifestStore {
+  /** Summaries by digest: manifests are immutable, so a cached summary never goes stale. */
+  private readonly summaries = new LruCache<string, ManifestSummary>(10_000);
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+    private readonly limits: ManifestLimits,
+  ) {}
+
+  async put(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<PutManifestResult> {
+    if (bytes.length > this.limits.maxManifestSize) throw manifestTooLarge(this.limits.maxManifestSize);
+    let digest: string;
+    const tags = extraTags.map(checkTag);
+    if (isDigest(reference)) {
+      const { algorithm } = parseDigest(reference);
+      digest = digestOf(bytes, algorithm);
+      if (digest !== reference) {
+        throw new RegistryError('DIGEST_INVALID', 'manifest digest did not match the reference', { detail: { reference, computed: digest } });
+      }
+    } else {
+      tags.unshift(checkTag(reference));
+      digest = digestOf(bytes, DEFAULT_ALGORITHM);
+    }
+    const manifest = parseManifest(bytes, contentType);
+    await this.checkReferences(name, manifest.blobs, manifest.manifests);
+
+    if ((await this.blobs.storedSize(digest)) !== bytes.length) await this.driver.putContent(layout.blobData(digest), bytes);
+    await this.driver.putContent(layout.manifestRevisionLink(name, digest), Buffer.from(digest));
+    await Promise.all(tags.map((tag) => this.driver.putContent(layout.tagCurrentLink(name, tag), Buffer.from(digest))));
+    const subject = manifest.subject?.digest;
+    if (subject) await this.driver.putContent(layout.referrerLink(name, subject, digest), Buffer.from(digest));
+    return { digest, tags: [...new Set(tags)], subject };
+  }
+
+  /** The manifest a tag or digest names in `name`; MANIFEST_UNKNOWN when there is none. */
+  async get(name: string, reference: string): Promise<StoredManifest> {
+    const digest = await this.resolve(name, reference);
+    let bytes: Buffer;
+    try {
+      bytes = await this.driver.getContent(layout.blobData(digest));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw manifestUnknown(reference);
+      throw err;
+    }
+    return { ...this.summary(digest, bytes), digest, bytes };
+  }
+
+  /** Deletes a manifest by digest (with the tags naming it), or only a tag. */
+  async delete(name: string, reference: string): Promise<void> {
+    if (!isDigest(reference)) {
+      if (!isValidTag(reference)) throw manifestUnknown(reference);
+      if (!(await deleteIfPresent(this.driver, layout.tag(name, reference)))) throw manifestUnknown(reference);
+      return;
+    }
+    const digest = await this.resolve(name, reference);
+    const bytes = await this.driver.getContent(layout.blobData(digest)).catch(() => undefined);
+    await this.driver.delete(layout.manifestRevisionLink(name, digest));
+    for (const tag of await this.tags(name)) {
+      if ((await readLink(this.driver, layout.tagCurrentLink(name, tag))) === digest) await deleteIfPresent(this.driver, layout.tag(name, tag));
+    }
+    const subject = bytes && this.summary(digest, bytes).subject;
+    if (subject) await deleteIfPresent(this.driver, layout.referrerLink(name, subject, digest));
+  }
+
+  /** Tags of `name`, sorted; NAME_UNKNOWN when the repository does not exist. */
+  async tags(name: string): Promise<string[]> {
+    try {
+      return (await this.driver.list(layout.tags(name))).map((path) => path.slice(path.lastIndexOf('/') + 1)).sort();
+    } catch (err) {
+      if (!(err instanceof PathNotFoundError)) throw err;
+    }
+    try {
+      await this.driver.stat(layout.repository(name));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { detail: { name } });
+      throw err;
+    }
+    return [];
+  }
+
+  /** Manifests in `name` whose subject is `subject`, as descriptors, optionally of one artifact type. */
+  async referrers(name: string, subject: string, artifactType?: string): Promise<Descriptor[]> {
+    parseDigest(subject);
+    const digests: string[] = [];
+    for (const algorithmFolder of await this.listOrEmpty(layout.referrers(name, subject))) {
+      const algorithm = algorithmFolder.slice(algorithmFolder.lastIndexOf('/') + 1);
+      for (const hexFolder of await this.listOrEmpty(algorithmFolder)) digests.push(`${algorithm}:${hexFolder.slice(hexFolder.lastIndexOf('/') + 1)}`);
+    }
+    const found = await Promise.all(
+      digests.map(async (digest) => {
+        const summary = await this.summaryOf(digest);
+        if (!summary) return undefined;
+        const descriptor: Descriptor = { mediaType: summary.mediaType, digest, size: summary.size };
+        if (summary.artifactType) descriptor.artifactType = summary.artifactType;
+        if (summary.annotations) descriptor.annotations = summary.annotations;
+        return descriptor;
+      }),
+    );
+    return found.filter((d): d is Descriptor => d !== undefined && (artifactType === undefined || d.artifactType === artifactType));
+  }
+
+  /** The digest a reference names in `name`, checked to be a revision there. */
+  private async resolve(name: string, reference: string): Promise<string> {
+    let digest: string;
+    if (isDigest(reference)) {
+      parseDigest(reference);
+      digest = reference;
+    } else {
+      // A reference that is no valid tag names nothing: unknown, as the conformance suite expects.
+      if (!isValidTag(reference)) throw manifestUnknown(reference);
+      const target = await readLink(this.driver, layout.tagCurrentLink(name, reference));
+      if (!target) throw manifestUnknown(reference);
+      digest = target;
+    }
+    if (!(await readLink(this.driver, layout.manifestRevisionLink(name, digest), digest))) throw manifestUnknown(reference);
+    return digest;
+  }
+
+  private async checkReferences(name: string, blobs: Descriptor[], manifests: Descriptor[]): Promise<void> {
+    const missing = await Promise.all([
+      ...blobs.map(async (d) => ((await this.blobs.isLinked(name, d.digest)) ? undefined : d)),
+      ...manifests.map(async (d) => ((await readLink(this.driver, layout.manifestRevisionLink(name, d.digest), d.digest)) ? undefined : d)),
+    ]);
+    const first = missing.find((d) => d !== undefined);
+    if (first) {
+      const what = manifests.includes(first) ? 'manifest' : first.mediaType === MediaType.OciEmpty ? 'empty config blob' : 'blob';
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references a ${what} unknown to this repository`, {
+        detail: { digest: first.digest, mediaType: first.mediaType },
+      });
+    }
+  }
+
+  private summary(digest: string, bytes: Buffer): ManifestSummary {
+    let summary = this.summaries.get(digest);
+    if (!summary) {
+      summary = summarizeManifest(bytes);
+      this.summaries.set(digest, summary);
+    }
+    return summary;
+  }
+
+  private async summaryOf(digest: string): Promise<ManifestSummary | undefined> {
+    const cached = this.summaries.get(digest);
+    if (cached) return cached;
+    try {
+      return this.summary(digest, await this.driver.getContent(layout.blobData(digest)));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  private async listOrEmpty(path: string): Promise<string[]> {
+    try {
+      return await this.driver.list(path);
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return [];
+      throw err;
+    }
+  }
+}

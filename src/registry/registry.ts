@@ -1,0 +1,58 @@
+/**
+ * The registry: the OCI domain over one storage driver. The HTTP layer calls this and nothing
+ * below it; this knows nothing of HTTP.
+ */
+import type { Logger } from 'pino';
+import type { StorageDriver } from '../../storage-drivers/driver.js';
+import { type BlobInfo, BlobStore } from './blobs.js';
+import { listRepositories } from './catalog.js';
+import { parseDigest } from './digest.js';
+import { type ManifestLimits, ManifestStore } from './manifests.js';
+import { type UploadLimits, Uploads } from './uploads.js';
+
+export type RegistryLimits = ManifestLimits & UploadLimits;
+
+/** Whether the caller may read a repository; undefined in a predicate's place means any. */
+export type CanRead = (name: string) => Promise<boolean> | boolean;
+
+export class Registry {
+  readonly blobs: BlobStore;
+  readonly uploads: Uploads;
+  readonly manifests: ManifestStore;
+
+  constructor(
+    readonly driver: StorageDriver,
+    limits: RegistryLimits,
+    log: Logger,
+  ) {
+    this.blobs = new BlobStore(driver);
+    this.uploads = new Uploads(driver, this.blobs, limits, log);
+    this.manifests = new ManifestStore(driver, this.blobs, limits);
+  }
+
+  /** Every repository name, sorted, optionally only those the caller may read. */
+  async catalog(canRead?: CanRead): Promise<string[]> {
+    const names = await listRepositories(this.driver);
+    if (!canRead) return names;
+    const readable = await Promise.all(names.map((name) => canRead(name)));
+    return names.filter((_, i) => readable[i]);
+  }
+
+  /**
+   * Mounts a blob into `name` from any repository the caller may read (a mount without `from`).
+   * When the caller may read everything, the stored bytes are enough.
+   */
+  async mountFromAny(name: string, digest: string, canRead?: CanRead): Promise<BlobInfo | undefined> {
+    parseDigest(digest);
+    const size = await this.blobs.storedSize(digest);
+    if (size === undefined) return undefined;
+    if (!canRead) {
+      await this.blobs.link(name, digest);
+      return { digest, size };
+    }
+    for (const source of await this.catalog(canRead)) {
+      if (source !== name && (await this.blobs.isLinked(source, digest))) return this.blobs.mount(name, digest, source);
+    }
+    return undefined;
+  }
+}

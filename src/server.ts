@@ -1,0 +1,64 @@
+/**
+ * Listening, graceful shutdown. `startServer` logs one `listening` line with the bound address;
+ * `close()` stops accepting, lets requests in flight finish (for a while), then ends.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { StorageDriver } from '../storage-drivers/driver.js';
+import { type App, createApp } from './app.js';
+import { type Config, parseListen } from './config.js';
+
+export interface RunningServer {
+  app: App;
+  server: Server;
+  /** `http://host:port` of the bound address. */
+  url: string;
+  port: number;
+  close(graceMs?: number): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export async function startServer(config: Config, log: Logger, driver?: StorageDriver): Promise<RunningServer> {
+  const app = createApp(config, { log, driver });
+  const server = createServer(app.koa.callback());
+  // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers
+  // and on idle sockets.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  server.timeout = 10 * 60_000;
+
+  const { host, port } = parseListen(config.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+  log.info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver }, 'listening');
+  if (!isLoopback(host)) {
+    log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = 10_000): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+  return { app, server, url, port: address.port, close };
+}
