@@ -74,11 +74,13 @@ export function createApp(config: Config, options: AppOptions): App {
     await next();
   });
 
+  // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).
+  koa.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+  });
   const router = createApiRouter({ registry, config });
   koa.use(router.routes());
   koa.use(router.allowedMethods({ throw: true }));
-  koa.use(async () => {
-    throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
-  });
   return { koa, registry, log };
 }

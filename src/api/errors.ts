@@ -80,7 +80,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       return;
     }
     ctx.status = status;
-    ctx.type = 'application/json';
+    ctx.set('Content-Type', 'application/json'); // exactly: `ctx.type` would add a charset
     ctx.body = errorBody(error.code, error.message, error.detail);
   }
 }
