@@ -4,7 +4,7 @@
  * resolve against the file's folder; relative paths from the environment or flags against the
  * working directory.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -62,8 +62,15 @@ export const CONFIG_SCHEMA: Field = {
   },
 };
 
+/** The package's root: the nearest folder above this module with a package.json (src/ or dist/src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(resolve(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
 /** The embedded default config, shipped in the package. */
-export const DEFAULT_CONFIG_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '../../config/registry.yaml');
+export const DEFAULT_CONFIG_FILE = resolve(packageRoot(), 'config/registry.yaml');
 
 export interface LoadOptions {
   /** Config file; undefined: defaults only. */
