@@ -1,7 +1,8 @@
 /**
  * createApp(config) -> the Koa app, never listening. Middleware order:
  * errors (first, so every failure becomes the OCI error JSON) -> request id + log -> API version
- * header -> auth (who may do what) -> routes.
+ * header -> auth (who may do what) -> routes: /v2 (src/api), /token (src/auth),
+ * /webhooks and /api/builds (src/builds).
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
@@ -11,7 +12,8 @@ import { API_VERSION_HEADER } from './api/base.js';
 import { errorMiddleware } from './api/errors.js';
 import type { AppState } from './api/http.js';
 import { createApiRouter } from './api/index.js';
-import { everythingAllowed } from './auth/permissions.js';
+import { type AuthModule, createAuth } from './auth/index.js';
+import { type BuildsModule, createBuilds } from './builds/index.js';
 import type { Config } from './config.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
@@ -20,6 +22,8 @@ import { createStorageDriver } from './storage.js';
 export interface App {
   koa: Koa<AppState>;
   registry: Registry;
+  auth: AuthModule;
+  builds: BuildsModule;
   log: Logger;
 }
 
@@ -31,10 +35,12 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function createApp(config: Config, options: AppOptions): App {
+export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const driver = options.driver ?? createStorageDriver(config.storage);
   const registry = new Registry(driver, { ...config.limits }, log);
+  const auth = await createAuth(config.auth, { driver, log });
+  const builds = createBuilds(config, { registry, driver, auth, log });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started (a client gone mid-download) end here: log, no reply.
   koa.on('error', (err: Error) => log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'response stream failed'));
@@ -69,18 +75,16 @@ export function createApp(config: Config, options: AppOptions): App {
     if (ctx.path === '/v2' || ctx.path.startsWith('/v2/')) ctx.set(API_VERSION_HEADER, 'registry/2.0');
     await next();
   });
-  koa.use(async (ctx, next) => {
-    ctx.state.permissions = everythingAllowed;
-    await next();
-  });
+  koa.use(auth.middleware);
 
   // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).
   koa.use(async (ctx, next) => {
     await next();
     if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
   });
-  const router = createApiRouter({ registry, config });
-  koa.use(router.routes());
-  koa.use(router.allowedMethods({ throw: true }));
-  return { koa, registry, log };
+  for (const router of [createApiRouter({ registry, config }), auth.router, builds.router]) {
+    koa.use(router.routes());
+    koa.use(router.allowedMethods({ throw: true }));
+  }
+  return { koa, registry, auth, builds, log };
 }

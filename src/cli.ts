@@ -4,7 +4,8 @@
  * `--config FILE`; without it the package's config/registry.yaml is used.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
+import { commandConfig, UsageError } from './cli-util.js';
+import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
 import { startServer } from './server.js';
 
@@ -29,7 +30,7 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const config = loadConfig({ file: values.config ?? DEFAULT_CONFIG_FILE, listen: values.listen });
+  const config = commandConfig(values.config, values.listen);
   const log = createLogger(config.log.level);
   const running = await startServer(config, log);
   const stop = (signal: string): void => {
@@ -58,8 +59,6 @@ async function main(argv: string[]): Promise<void> {
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 }
-
-class UsageError extends Error {}
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
+import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
 
 export { ConfigError } from './config-schema.js';
@@ -31,6 +33,8 @@ export interface Config {
     /** Honour `?mount=` without `from`, from any repository the caller may pull. */
     automaticMount: boolean;
   };
+  auth: AuthConfig;
+  builds: BuildsConfig;
   log: { level: LogLevel };
 }
 
@@ -55,6 +59,8 @@ export const CONFIG_SCHEMA: Field = {
       },
     },
     uploads: { kind: 'object', fields: { automaticMount: { kind: 'boolean', default: true } } },
+    auth: AUTH_SCHEMA,
+    builds: BUILDS_SCHEMA,
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },

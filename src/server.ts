@@ -23,7 +23,7 @@ function isLoopback(host: string): boolean {
 }
 
 export async function startServer(config: Config, log: Logger, driver?: StorageDriver): Promise<RunningServer> {
-  const app = createApp(config, { log, driver });
+  const app = await createApp(config, { log, driver });
   const server = createServer(app.koa.callback());
   // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers
   // and on idle sockets.
@@ -43,8 +43,9 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
-  log.info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver }, 'listening');
-  if (!isLoopback(host)) {
+  log.info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver, auth: config.auth.mode }, 'listening');
+  await app.builds.start(url);
+  if (config.auth.mode === 'none' && !isLoopback(host)) {
     log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');
   }
 
@@ -57,7 +58,7 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
         resolve();
       });
       server.closeIdleConnections();
-    });
+    }).then(() => app.builds.stop());
     return closing;
   };
   return { app, server, url, port: address.port, close };

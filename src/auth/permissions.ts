@@ -11,6 +11,11 @@ export interface Permissions {
   require(repository: string, actions: Action[]): Promise<void>;
   /** Whether one action is allowed, without throwing. */
   can(repository: string, action: Action): Promise<boolean>;
+  /**
+   * Throws UNAUTHORIZED (with a challenge) unless the request carried valid credentials (an
+   * anonymous token counts): what `GET /v2/` asks, so that clients learn where to log in.
+   */
+  requireAuthenticated(): Promise<void>;
   /** Throws unless the caller may list the catalog at all. */
   requireCatalog(): Promise<void>;
   /** A predicate for the repositories the caller may read; undefined when it may read all. */
@@ -22,6 +27,7 @@ export interface Permissions {
 /** Without auth (`auth.mode: none`) everybody may do everything. */
 export const everythingAllowed: Permissions = {
   async require() {},
+  async requireAuthenticated() {},
   async can() {
     return true;
   },

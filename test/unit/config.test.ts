@@ -23,11 +23,13 @@ describe('config', () => {
 
   it('has a default for every key', () => {
     const config = loadConfig({ env: {}, cwd: '/srv' });
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       listen: '127.0.0.1:5000',
       storage: { driver: 'filesystem', filesystem: { root: '/srv/data' } },
       limits: { maxManifestSize: 4194304, maxBlobSize: 0 },
       uploads: { automaticMount: true },
+      auth: { mode: 'none', service: 'berth', issuer: 'berth', realm: '', teams: {}, rules: [] },
+      builds: { builder: 'auto', github: { api: 'https://api.github.com', token: '' }, repositories: [] },
       log: { level: 'info' },
     });
   });
