@@ -49,6 +49,12 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'user':
+      return (await import('./auth/cli.js')).runUserCommand(rest);
+    case 'token':
+      return (await import('./auth/cli.js')).runTokenCommand(rest);
+    case 'builds':
+      return (await import('./builds/cli.js')).runBuildsCommand(rest);
     case undefined:
     case '--help':
     case '-h':
