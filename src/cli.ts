@@ -13,6 +13,12 @@ const USAGE = `usage: berth <command> [options]
 
 commands:
   serve [--config FILE] [--listen HOST:PORT]   serve the registry
+  gc [--dry-run] [--grace 1h] [--upload-ttl 24h]
+                                               delete blobs no manifest references, and
+                                               abandoned uploads
+  user add|passwd|remove NAME                  manage users (auth.usersFile)
+  token create|revoke|list                     access tokens for CI
+  builds list|logs|trigger                     automated builds
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
@@ -55,6 +61,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./auth/cli.js')).runTokenCommand(rest);
     case 'builds':
       return (await import('./builds/cli.js')).runBuildsCommand(rest);
+    case 'gc':
+      return (await import('./gc-cli.js')).runGcCommand(rest);
     case undefined:
     case '--help':
     case '-h':

@@ -55,6 +55,11 @@ export class BlobStore {
     return (await readLink(this.driver, layout.layerLink(name, digest), digest)) !== undefined;
   }
 
+  /** Whether `name` links the blob and its bytes are stored. */
+  async has(name: string, digest: string): Promise<boolean> {
+    return (await this.isLinked(name, digest)) && (await this.storedSize(digest)) !== undefined;
+  }
+
   /** The blob as `name` sees it; BLOB_UNKNOWN when it is not linked there. */
   async stat(name: string, digest: string): Promise<BlobInfo> {
     parseDigest(digest);

@@ -157,7 +157,7 @@ export class ManifestStore {
 
   private async checkReferences(name: string, blobs: Descriptor[], manifests: Descriptor[]): Promise<void> {
     const missing = await Promise.all([
-      ...blobs.map(async (d) => ((await this.blobs.isLinked(name, d.digest)) ? undefined : d)),
+      ...blobs.map(async (d) => ((await this.blobs.has(name, d.digest)) ? undefined : d)),
       ...manifests.map(async (d) => ((await readLink(this.driver, layout.manifestRevisionLink(name, d.digest), d.digest)) ? undefined : d)),
     ]);
     const first = missing.find((d) => d !== undefined);
