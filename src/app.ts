@@ -60,7 +60,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           path: ctx.path,
           status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
           ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-          bytesIn: ctx.req.socket.bytesRead,
+          bytesIn: Number(ctx.get('Content-Length')) || undefined,
           bytesOut: ctx.response.length,
           remote: ctx.ip,
           user: ctx.state.permissions?.subject,
