@@ -5,7 +5,8 @@
  */
 export type Field =
   | { kind: 'string'; default: string; pattern?: RegExp; hint?: string; secret?: boolean }
-  | { kind: 'path'; default: string }
+  /** `optional`: the empty string (and an empty default) means "not set" and stays empty. */
+  | { kind: 'path'; default: string; optional?: boolean }
   | { kind: 'enum'; default: string; values: readonly string[] }
   | { kind: 'integer'; default: number; min?: number; max?: number }
   | { kind: 'boolean'; default: boolean }
@@ -49,7 +50,10 @@ export function checkField(field: Field, value: unknown, key: string, resolvePat
     case 'custom':
       return field.check(value ?? field.default, key, resolvePath);
     default:
-      if (value === undefined || value === null) return field.kind === 'path' ? resolvePath(field.default, undefined) : field.default;
+      if (value === undefined || value === null) {
+        if (field.kind !== 'path' || (field.optional && field.default === '')) return field.default;
+        return resolvePath(field.default, undefined);
+      }
       return checkScalar(field, value, key, resolvePath);
   }
 }
@@ -63,6 +67,7 @@ function checkScalar(field: Exclude<Field, { kind: 'object' | 'custom' }>, value
       }
       return value;
     case 'path':
+      if (field.optional && value === '') return '';
       if (typeof value !== 'string' || value === '') throw new ConfigError(`${key}: must be a non-empty path (got ${describe(value)})`);
       return resolvePath(value, key);
     case 'enum':
