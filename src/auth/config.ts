@@ -4,11 +4,34 @@
  */
 import { ConfigError, type Field } from '../config-schema.js';
 import type { Action } from './permissions.js';
+import { parseExpiry } from './expiry.js';
 
 export type Subject = { anonymous: Action[] } | { authenticated: Action[] } | { user: string; actions: Action[] } | { team: string; actions: Action[] };
 
 /** A rule: the first whose `repository` pattern matches and whose subject names the caller decides. */
 export type AccessRule = { repository: string } & Subject;
+
+export type SigningAlgorithm = 'ES256' | 'RS256';
+
+export interface LoginBackoffConfig {
+  /** Failed logins in a row for one user name before attempts are slowed down. */
+  freeAttempts: number;
+  /** The first wait after the free attempts (ms); it doubles with every further failure. */
+  baseDelayMs: number;
+  /** The longest wait (ms): the bound. */
+  maxDelayMs: number;
+  /** A user name with no failure for this long starts again with free attempts (seconds). */
+  forgetAfter: number;
+}
+
+export interface ExternalIssuerConfig {
+  /** The `iss` of the other token server's tokens; empty: no external issuer. */
+  issuer: string;
+  /** Its public keys as a JWKS file. */
+  jwksFile: string;
+  /** Or its PEM certificate(s) (a bundle may hold several). */
+  certificateFile: string;
+}
 
 export interface AuthConfig {
   mode: 'none' | 'token';
@@ -17,11 +40,24 @@ export interface AuthConfig {
   issuer: string;
   /** Token endpoint URL; empty: built from the request's Host + /token. */
   realm: string;
+  /** Build the realm from X-Forwarded-Proto/-Host (only behind a proxy that sets them). */
+  trustForwardedHeaders: boolean;
   /** A private key file (PEM or JWK); empty: a key generated once and kept in storage. */
   signingKeyFile: string;
+  signingAlgorithm: SigningAlgorithm;
+  /** Lifetime of access tokens (seconds). */
+  tokenTtl: number;
+  /** Lifetime of refresh tokens (`offline_token`, docker's stored identity token), seconds. */
+  refreshTokenTtl: number;
+  /** Clock skew allowed when checking exp/nbf (seconds). */
+  clockSkew: number;
+  /** Expiry of a robot token when `berth token create` has no --expires (`30d`, `12h`, `never`). */
+  robotTokenExpiry: string;
   usersFile: string;
   teams: Record<string, string[]>;
   rules: AccessRule[];
+  loginBackoff: LoginBackoffConfig;
+  external: ExternalIssuerConfig;
 }
 
 const ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
@@ -62,16 +98,62 @@ function checkRules(value: unknown, key: string): AccessRule[] {
   });
 }
 
+const DURATION = /^(never|\d+[smhdw]?)$/;
+
 export const AUTH_SCHEMA: Field = {
   kind: 'object',
   fields: {
     mode: { kind: 'enum', default: 'none', values: ['none', 'token'] },
-    service: { kind: 'string', default: 'berth' },
-    issuer: { kind: 'string', default: 'berth' },
-    realm: { kind: 'string', default: '', pattern: /^(|https?:\/\/\S+)$/, hint: 'must be an http(s) URL or empty' },
-    signingKeyFile: { kind: 'string', default: '' },
+    service: { kind: 'string', default: 'berth', pattern: /^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/, hint: 'must be printable, without spaces, quotes or backslashes' },
+    issuer: { kind: 'string', default: 'berth', pattern: /^\S{1,200}$/, hint: 'must be non-empty, without spaces' },
+    realm: { kind: 'string', default: '', pattern: /^(|https?:\/\/[^\s"\\]+)$/, hint: 'must be an http(s) URL or empty' },
+    trustForwardedHeaders: { kind: 'boolean', default: false },
+    signingKeyFile: { kind: 'path', default: '', optional: true },
+    signingAlgorithm: { kind: 'enum', default: 'ES256', values: ['ES256', 'RS256'] },
+    tokenTtl: { kind: 'integer', default: 300, min: 60, max: 86_400 },
+    refreshTokenTtl: { kind: 'integer', default: 30 * 86_400, min: 0, max: 365 * 86_400 },
+    clockSkew: { kind: 'integer', default: 30, min: 0, max: 600 },
+    robotTokenExpiry: { kind: 'string', default: '90d', pattern: DURATION, hint: 'must be a duration like 30d, 12h, 90m, 2w, or never' },
     usersFile: { kind: 'path', default: './users.htpasswd' },
     teams: { kind: 'custom', default: {}, check: checkTeams },
     rules: { kind: 'custom', default: [], check: checkRules },
+    loginBackoff: {
+      kind: 'object',
+      fields: {
+        freeAttempts: { kind: 'integer', default: 5, min: 1, max: 1000 },
+        baseDelayMs: { kind: 'integer', default: 1000, min: 1, max: 3_600_000 },
+        maxDelayMs: { kind: 'integer', default: 60_000, min: 1, max: 3_600_000 },
+        forgetAfter: { kind: 'integer', default: 900, min: 1, max: 86_400 },
+      },
+    },
+    external: {
+      kind: 'object',
+      fields: {
+        issuer: { kind: 'string', default: '' },
+        jwksFile: { kind: 'path', default: '', optional: true },
+        certificateFile: { kind: 'path', default: '', optional: true },
+      },
+    },
   },
 };
+
+/** Checks that go across keys, run when auth starts (the schema checks one key at a time). */
+export function checkAuthConfig(config: AuthConfig): void {
+  try {
+    parseExpiry(config.robotTokenExpiry);
+  } catch (err) {
+    throw new ConfigError(`config: auth.robotTokenExpiry: ${(err as Error).message}`);
+  }
+  if (config.loginBackoff.maxDelayMs < config.loginBackoff.baseDelayMs) {
+    throw new ConfigError('config: auth.loginBackoff.maxDelayMs: must be at least baseDelayMs');
+  }
+  const external = config.external;
+  if (external.issuer) {
+    if (external.issuer === config.issuer) throw new ConfigError('config: auth.external.issuer: must differ from auth.issuer');
+    if (!external.jwksFile && !external.certificateFile) {
+      throw new ConfigError('config: auth.external: set jwksFile or certificateFile for the external issuer');
+    }
+  } else if (external.jwksFile || external.certificateFile) {
+    throw new ConfigError('config: auth.external.issuer: must be set when jwksFile or certificateFile is');
+  }
+}

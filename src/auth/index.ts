@@ -1,14 +1,27 @@
 /**
  * Auth as the app sees it: a middleware that puts the caller's Permissions on every request,
  * and the routes of Berth's own token server (`/token`, `/.well-known/jwks.json`).
+ * `mode: none` lets everybody do everything (the laptop default); `mode: token` is Docker token
+ * auth with Berth as its own token server, optionally also trusting an external one.
  */
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import type { AppState } from '../api/http.js';
-import type { AuthConfig } from './config.js';
+import { ConfigError } from '../config-schema.js';
+import { AccessPolicy } from './access.js';
+import { LoginBackoff } from './backoff.js';
+import { Challenger } from './challenge.js';
+import { type AuthConfig, checkAuthConfig } from './config.js';
+import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js';
+import { Authenticator } from './login.js';
+import { authMiddleware } from './middleware.js';
 import { type Action, everythingAllowed } from './permissions.js';
+import { RobotStore } from './robots.js';
+import { createTokenRouter } from './routes.js';
+import { TokenService } from './token.js';
+import { UserStore } from './users.js';
 
 export interface AccessGrant {
   type: 'repository' | 'registry';
@@ -33,14 +46,45 @@ export interface AuthDeps {
   log: Logger;
 }
 
-export async function createAuth(config: AuthConfig, _deps: AuthDeps): Promise<AuthModule> {
-  if (config.mode !== 'none') throw new Error(`auth.mode ${config.mode} is not available yet`);
+export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<AuthModule> {
+  if (config.mode === 'none') {
+    return {
+      middleware: async (ctx, next) => {
+        ctx.state.permissions = everythingAllowed;
+        await next();
+      },
+      router: new Router<AppState>(),
+      issueInternalToken: async () => undefined,
+    };
+  }
+
+  try {
+    checkAuthConfig(config);
+  } catch (err) {
+    throw err instanceof ConfigError ? err : new ConfigError(`config: auth: ${(err as Error).message}`);
+  }
+  const log = deps.log.child({ component: 'auth' });
+  const signing = await loadSigningKey(config, deps.driver, log);
+  const externalKeys = config.external.issuer ? await loadExternalKeys(config, log) : [];
+  const tokens = new TokenService(config, signing, [ownVerificationKey(signing)], externalKeys);
+  const policy = new AccessPolicy(config.rules, config.teams);
+  const robots = new RobotStore(deps.driver);
+  const users = new UserStore(config.usersFile, log);
+  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), log);
+  const challenger = new Challenger(config);
+  log.info({ kid: signing.kid, alg: signing.alg, usersFile: config.usersFile, externalIssuer: config.external.issuer || undefined }, 'token auth on');
+
   return {
-    middleware: async (ctx, next) => {
-      ctx.state.permissions = everythingAllowed;
-      await next();
+    middleware: authMiddleware({ policy, tokens, authenticator, robots, challenger, log }),
+    router: createTokenRouter({ config, policy, tokens, authenticator }),
+    async issueInternalToken(subject, repository, actions, ttlSeconds) {
+      const { token } = await tokens.issueAccess({
+        subject,
+        access: [{ type: 'repository', name: repository, actions }],
+        internal: true,
+        ttl: ttlSeconds,
+      });
+      return token;
     },
-    router: new Router<AppState>(),
-    issueInternalToken: async () => undefined,
   };
 }

@@ -1,0 +1,214 @@
+/**
+ * Berth's own token server (distribution's docs/spec/auth/token.md and oauth.md):
+ * - `GET /token?service=&scope=&scope=&offline_token=&client_id=&account=`, with HTTP Basic
+ *   credentials (a password or a robot token) or none (an anonymous token);
+ * - `POST /token`, an OAuth2 form: `grant_type=password` (username, password) or
+ *   `grant_type=refresh_token`, with a space-separated `scope`, and `access_type=offline` for a
+ *   refresh token;
+ * - `GET /.well-known/jwks.json`, the public key(s) tokens are signed with.
+ * A partial grant is not an error: the token holds the intersection of asked and allowed.
+ *
+ * Errors carry every shape clients read: the OCI `errors` list, Docker's `details` string (which
+ * the distribution client prefers, mapping 401/403/429 by status), and OAuth2's `error` and
+ * `error_description` on POST. Bad credentials are 401 for both methods (RFC 6749 would say 400
+ * `invalid_grant`; Docker and containers/image only treat 401 as "wrong password").
+ */
+import Router from '@koa/router';
+import type { ApiContext, AppState } from '../api/http.js';
+import { readSmallBody } from '../api/http.js';
+import { RegistryError } from '../registry/errors.js';
+import type { AccessPolicy } from './access.js';
+import type { AuthConfig } from './config.js';
+import { parseAuthorization } from './credentials.js';
+import { grantScopes, type UserPrincipal } from './grants.js';
+import type { Authenticator } from './login.js';
+import { formatGranted, type ResourceScope, ScopeError, parseScopes } from './scope.js';
+import { TokenError, type TokenService } from './token.js';
+
+export interface TokenRouteDeps {
+  config: AuthConfig;
+  policy: AccessPolicy;
+  tokens: TokenService;
+  authenticator: Authenticator;
+}
+
+const MAX_FORM_BYTES = 16 * 1024;
+/** RFC 6749 appendix A.1: client_id is printable ASCII. Logged only when it looks like that. */
+const CLIENT_ID = /^[\x20-\x7e]{1,100}$/;
+
+type OAuthError = 'invalid_request' | 'invalid_grant' | 'invalid_client' | 'unsupported_grant_type' | 'invalid_scope' | 'slow_down';
+
+class TokenRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly oauth: OAuthError,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const OCI_CODE: Record<number, string> = { 400: 'UNSUPPORTED', 401: 'UNAUTHORIZED', 403: 'DENIED', 429: 'TOOMANYREQUESTS' };
+
+function noStore(ctx: ApiContext): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+}
+
+function sendJson(ctx: ApiContext, status: number, body: unknown): void {
+  noStore(ctx);
+  ctx.status = status;
+  ctx.set('Content-Type', 'application/json');
+  ctx.body = Buffer.from(JSON.stringify(body));
+}
+
+function sendError(ctx: ApiContext, err: TokenRequestError, oauthShape: boolean): void {
+  ctx.set(err.headers);
+  const body: Record<string, unknown> = {
+    errors: [{ code: OCI_CODE[err.status] ?? 'UNSUPPORTED', message: err.message }],
+    details: err.message,
+  };
+  if (oauthShape) {
+    body.error = err.oauth;
+    body.error_description = err.message;
+  }
+  sendJson(ctx, err.status, body);
+}
+
+function badCredentials(): TokenRequestError {
+  return new TokenRequestError(401, 'invalid_grant', 'invalid username or password', { 'WWW-Authenticate': 'Basic realm="berth", charset="UTF-8"' });
+}
+
+export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
+  const { config, policy, tokens, authenticator } = deps;
+  const router = new Router<AppState>();
+
+  async function login(username: string, password: string, via: string): Promise<UserPrincipal> {
+    const result = await authenticator.login(username, password, via);
+    if (result.ok) return result.principal;
+    if (result.retryAfterMs) {
+      const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+      throw new TokenRequestError(429, 'slow_down', `too many failed sign-ins for this user: retry in ${seconds}s`, { 'Retry-After': String(seconds) });
+    }
+    throw badCredentials();
+  }
+
+  function checkService(service: string | undefined): void {
+    if (service !== undefined && service !== '' && service !== config.service) {
+      throw new TokenRequestError(400, 'invalid_request', `unknown service: this token server serves ${JSON.stringify(config.service)}`);
+    }
+  }
+
+  function scopesOf(values: string[]): ResourceScope[] {
+    try {
+      return parseScopes(values);
+    } catch (err) {
+      if (err instanceof ScopeError) throw new TokenRequestError(400, 'invalid_scope', err.message);
+      throw err;
+    }
+  }
+
+  async function issue(ctx: ApiContext, principal: UserPrincipal | undefined, scopes: ResourceScope[], offline: boolean, clientId: string | undefined) {
+    const access = grantScopes(policy, principal, scopes);
+    const issued = await tokens.issueAccess({ subject: principal?.name ?? '', access, ...(principal?.robot ? { robot: principal.robot.id } : {}) });
+    const refresh =
+      offline && principal ? await tokens.issueRefresh({ subject: principal.name, fingerprint: principal.fingerprint, robot: principal.robot?.id }) : undefined;
+    ctx.state.log.info(
+      {
+        user: principal?.name ?? 'anonymous',
+        robotToken: principal?.robot?.id,
+        client: clientId && CLIENT_ID.test(clientId) ? clientId : undefined,
+        granted: formatGranted(access) || undefined,
+        refresh: refresh !== undefined,
+      },
+      'token issued',
+    );
+    return { access, issued, refresh };
+  }
+
+  router.get('/token', async (ctx) => {
+    try {
+      const query = new URLSearchParams(ctx.querystring);
+      checkService(query.get('service') ?? undefined);
+      const scopes = scopesOf(query.getAll('scope'));
+      const credentials = parseAuthorization(ctx.get('Authorization'));
+      let principal: UserPrincipal | undefined;
+      if (credentials.kind === 'basic') principal = await login(credentials.username, credentials.password, 'token');
+      else if (credentials.kind !== 'none') throw badCredentials();
+      // `account` is only a hint; the credentials decide who this is.
+      const offline = query.get('offline_token') === 'true';
+      const { issued, refresh } = await issue(ctx, principal, scopes, offline, query.get('client_id') ?? undefined);
+      sendJson(ctx, 200, {
+        token: issued.token,
+        access_token: issued.token,
+        expires_in: issued.expiresIn,
+        issued_at: issued.issuedAt,
+        ...(refresh ? { refresh_token: refresh } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof TokenRequestError)) throw err;
+      sendError(ctx, err, false);
+    }
+  });
+
+  router.post('/token', async (ctx) => {
+    try {
+      if (!ctx.is('application/x-www-form-urlencoded')) {
+        throw new TokenRequestError(400, 'invalid_request', 'the body must be application/x-www-form-urlencoded');
+      }
+      const raw = await readSmallBody(ctx, MAX_FORM_BYTES, () => new RegistryError('SIZE_INVALID', 'token request too large', { status: 413 }));
+      const form = new URLSearchParams(raw.toString('utf8'));
+      checkService(form.get('service') ?? undefined);
+      const scopes = scopesOf(form.getAll('scope'));
+      const clientId = form.get('client_id') ?? undefined;
+      let principal: UserPrincipal;
+      let refreshGiven: string | undefined;
+      switch (form.get('grant_type')) {
+        case 'password': {
+          const username = form.get('username');
+          const password = form.get('password');
+          if (!username || password === null) throw new TokenRequestError(400, 'invalid_request', 'username and password are required');
+          principal = await login(username, password, 'oauth');
+          break;
+        }
+        case 'refresh_token': {
+          refreshGiven = form.get('refresh_token') ?? '';
+          let found: UserPrincipal | undefined;
+          try {
+            found = await authenticator.fromRefresh(await tokens.verifyRefresh(refreshGiven));
+          } catch (err) {
+            if (!(err instanceof TokenError)) throw err;
+          }
+          if (!found) throw new TokenRequestError(401, 'invalid_grant', 'invalid or expired refresh token');
+          principal = found;
+          break;
+        }
+        default:
+          throw new TokenRequestError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
+      }
+      const offline = refreshGiven === undefined && form.get('access_type') === 'offline';
+      const { access, issued, refresh } = await issue(ctx, principal, scopes, offline, clientId);
+      const refreshToken = refreshGiven ?? refresh;
+      sendJson(ctx, 200, {
+        access_token: issued.token,
+        token: issued.token,
+        scope: formatGranted(access),
+        expires_in: issued.expiresIn,
+        issued_at: issued.issuedAt,
+        ...(refreshToken ? { refresh_token: refreshToken } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof TokenRequestError)) throw err;
+      sendError(ctx, err, true);
+    }
+  });
+
+  router.get('/.well-known/jwks.json', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.set('Content-Type', 'application/json');
+    ctx.body = Buffer.from(JSON.stringify(tokens.jwks()));
+  });
+
+  return router;
+}
