@@ -153,7 +153,8 @@ class RequestPermissions implements Permissions {
           const allowed = repositoryActions(core.policy, identity.principal, repository);
           if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, 'requested access to the resource is denied', scope);
         }
-        return core.challenger.unauthorized(ctx, 'the token does not grant this access', { scope, error: 'insufficient_scope' });
+        const message = identity.token.subject === '' ? 'authentication required' : 'the token does not grant this access';
+        return core.challenger.unauthorized(ctx, message, { scope, error: 'insufficient_scope' });
       }
     }
   }
