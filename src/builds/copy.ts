@@ -182,7 +182,8 @@ class Placer {
       } else if (node.type === 'symlink') {
         const target = this.tree.resolve(candidate, true);
         if (target.node && target.node.type !== 'directory') throw new CopyError(`/${candidate} is not a directory`);
-        real = target.node ? target.path : this.ensureDirectory(target.path, undefined, depth + 1);
+        // Continue in the folder it points at (made when missing), repeating its folders as any other.
+        real = this.ensureDirectory(target.path, undefined, depth + 1);
       } else {
         throw new CopyError(`/${candidate} is not a directory`);
       }

@@ -6,8 +6,8 @@
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
+import { createGunzip, gzipSync } from 'node:zlib';
+import { extract, pack } from 'tar-stream';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem.js';
 import type { BuildRequest } from '../../src/builds/builder.js';
 import type { ImageConfig } from '../../src/builds/image-config.js';
@@ -112,4 +112,29 @@ export async function tarEntries(data: Readable | Buffer, gzip = true): Promise<
 
 export async function layerEntries(registry: Registry, digest: string): Promise<TarEntry[]> {
   return tarEntries(await registry.blobs.read(digest));
+}
+
+export interface TarInput {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link';
+  content?: string;
+  linkname?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** A tar archive (gzip-compressed when asked) of the given entries, in the order given. */
+export async function makeTar(entries: TarInput[], gzip: boolean): Promise<Buffer> {
+  const archive = pack();
+  for (const entry of entries) {
+    const type = entry.type ?? 'file';
+    archive.entry(
+      { name: entry.name, type, mode: entry.mode ?? (type === 'directory' ? 0o755 : 0o644), uid: entry.uid ?? 0, gid: entry.gid ?? 0, mtime: new Date(1_600_000_000_000), linkname: entry.linkname ?? '' },
+      type === 'file' ? (entry.content ?? '') : '',
+    );
+  }
+  archive.finalize();
+  const tar = await readAll(archive);
+  return gzip ? gzipSync(tar) : tar;
 }
