@@ -67,7 +67,7 @@ export class Authenticator {
     const hash = await this.users.hashOf(claims.subject);
     if (!hash) return undefined;
     if (claims.robot) {
-      const robot = await this.robots.active(claims.robot);
+      const robot = await this.robots.current(claims.robot); // uncached: a revocation counts at once
       return robot && robot.user === claims.subject ? { name: claims.subject, robot } : undefined;
     }
     const fingerprint = hashFingerprint(hash);

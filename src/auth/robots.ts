@@ -132,7 +132,16 @@ export class RobotStore {
     }
   }
 
-  /** The record while the token is usable (not revoked, not expired); cached for a few seconds. */
+  /** The record while the token is usable (not revoked, not expired), read now. */
+  async current(id: string): Promise<RobotRecord | undefined> {
+    const record = await this.get(id);
+    return record && !isExpired(record) ? record : undefined;
+  }
+
+  /**
+   * Like `current`, cached for a few seconds: for the registry's per-request check, where a
+   * storage read per request would cost too much. A revocation reaches it within CACHE_MS.
+   */
   async active(id: string): Promise<RobotRecord | undefined> {
     const now = Date.now();
     let hit = this.cache.get(id);

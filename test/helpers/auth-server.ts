@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { type JWTPayload, SignJWT } from 'jose';
 import type { Config } from '../../src/config.js';
-import { Client, type Reply } from './http.js';
+import { Client, imageManifest, type Reply, sha256 } from './http.js';
 import { filesystemConfig, startTestServer, type TestServer } from './server.js';
 
 export const PASSWORDS: Record<string, string> = {
@@ -22,7 +22,8 @@ export const PASSWORDS: Record<string, string> = {
 
 /**
  * alice and bob (team dev) may do everything on public/* and team-a/*; carol may pull team-a/*;
- * ci may push team-a/*; dave only gets what anonymous callers get; anonymous may pull public/*.
+ * ci may push team-a/*; alice/* is alice's alone; dave only gets what anonymous callers get;
+ * anonymous may pull public/*.
  * Everything else is locked.
  */
 export function teamAuth(config: Config, usersFile: string): void {
@@ -39,6 +40,7 @@ export function teamAuth(config: Config, usersFile: string): void {
       { repository: 'team-a/*', team: 'dev', actions: ['pull', 'push', 'delete'] },
       { repository: 'team-a/*', user: 'carol', actions: ['pull'] },
       { repository: 'team-a/*', user: 'ci', actions: ['pull', 'push'] },
+      { repository: 'alice/*', user: 'alice', actions: ['pull', 'push', 'delete'] },
       { repository: '*', authenticated: [] },
     ],
   };
@@ -146,4 +148,29 @@ export async function forgeToken(access: { type: string; name: string; actions: 
 /** Every secret-looking string in the server's logs (for "never log secrets" checks). */
 export function logText(server: TestServer): string {
   return server.logs.map((line) => JSON.stringify(line)).join('\n');
+}
+
+/** Pushes a blob in one POST with the given headers; returns the reply. */
+export function postBlob(client: Client, name: string, data: Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+  return client.request('POST', `/v2/${name}/blobs/uploads/?digest=${sha256(data)}`, {
+    body: data,
+    headers: { 'Content-Type': 'application/octet-stream', ...headers },
+  });
+}
+
+/** Pushes a config, a layer and a manifest tagged `tag` with a token; returns the manifest digest. */
+export async function pushImage(client: Client, name: string, tag: string, token: string): Promise<string> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed: Math.random() }));
+  const layer = Buffer.from(`layer ${Math.random()}`);
+  for (const blob of [config, layer]) {
+    const res = await postBlob(client, name, blob, bearer(token));
+    if (res.status !== 201) throw new Error(`push blob: ${res.status} ${res.body.toString()}`);
+  }
+  const manifest = Buffer.from(JSON.stringify(imageManifest([sha256(config), config.length], [[sha256(layer), layer.length]])));
+  const res = await client.request('PUT', `/v2/${name}/manifests/${tag}`, {
+    body: manifest,
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', ...bearer(token) },
+  });
+  if (res.status !== 201) throw new Error(`push manifest: ${res.status} ${res.body.toString()}`);
+  return sha256(manifest);
 }
