@@ -5,8 +5,9 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { MiB } from './results.js';
 
-const PIECE = 1024 * 1024;
+const PIECE = MiB;
 const BLOCK = 16;
 const ZEROS = Buffer.alloc(PIECE);
 
@@ -74,4 +75,3 @@ export function seededSizes(seed: string, count: number, min: number, max: numbe
   });
 }
 
-export const MiB = 1024 * 1024;

@@ -17,7 +17,7 @@ export interface RequestOptions {
   agent?: Agent;
 }
 
-export interface Response {
+export interface HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
@@ -32,7 +32,7 @@ export function keepAliveAgent(maxSockets = 16): Agent {
 
 const defaultAgent = keepAliveAgent(16);
 
-async function consume(res: IncomingMessage, read: RequestOptions['read']): Promise<Omit<Response, 'status' | 'headers'>> {
+async function consume(res: IncomingMessage, read: RequestOptions['read']): Promise<Omit<HttpResponse, 'status' | 'headers'>> {
   if (read === 'hash') {
     const hash = createHash('sha256');
     let bytes = 0;
@@ -53,12 +53,12 @@ async function consume(res: IncomingMessage, read: RequestOptions['read']): Prom
   return { body, bytes: body.length };
 }
 
-export function request(url: string | URL, options: RequestOptions = {}): Promise<Response> {
+export function request(url: string | URL, options: RequestOptions = {}): Promise<HttpResponse> {
   const { method = 'GET', body, read = 'buffer', agent = defaultAgent } = options;
   const headers: Record<string, string | number> = { ...options.headers };
   if (Buffer.isBuffer(body)) headers['Content-Length'] = body.length;
   else if (body === undefined && method !== 'GET' && method !== 'HEAD') headers['Content-Length'] ??= 0;
-  return new Promise<Response>((resolve, reject) => {
+  return new Promise<HttpResponse>((resolve, reject) => {
     const req = httpRequest(url, { method, headers, agent }, (res) => {
       consume(res, method === 'HEAD' ? 'discard' : read).then(
         (rest) => resolve({ status: res.statusCode ?? 0, headers: res.headers, ...rest }),
@@ -73,7 +73,7 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
 }
 
 /** Throws with the response's status and body when the status is not the expected one. */
-export function expectStatus(res: Response, expected: number | number[], what: string): Response {
+export function expectStatus(res: HttpResponse, expected: number | number[], what: string): HttpResponse {
   const allowed = Array.isArray(expected) ? expected : [expected];
   if (!allowed.includes(res.status)) {
     throw new Error(`${what}: expected HTTP ${allowed.join(' or ')}, got ${res.status}: ${res.body.toString('utf8').slice(0, 300)}`);
@@ -81,7 +81,7 @@ export function expectStatus(res: Response, expected: number | number[], what: s
   return res;
 }
 
-export function header(res: Response, name: string): string {
+export function header(res: HttpResponse, name: string): string {
   const value = res.headers[name.toLowerCase()];
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined) throw new Error(`response has no ${name} header`);
