@@ -158,16 +158,17 @@ export async function readTar(
   }
   // Fed by hand: tar-stream's streams are streamx streams, not Node streams.
   const feeding = (async () => {
+    let bytes = 0;
     for await (const chunk of input) {
       signal?.throwIfAborted();
-      if (!extractor.write(chunk as Buffer)) {
-        await new Promise<void>((resolve) => {
-          extractor.once('drain', resolve);
-          extractor.once('close', resolve);
-        });
-        if (extractor.destroyed) throw new ArchiveError('tar reading stopped');
-      }
+      bytes += (chunk as Buffer).length;
+      if (!extractor.write(chunk as Buffer)) await drained(extractor);
     }
+    // Some writers (umoci's `insert`, for one) end a layer right after the last file's bytes,
+    // without its padding or the end-of-archive blocks; Go's reader and container runtimes take
+    // that, tar-stream does not. Complete the last block as they would read it.
+    const padding = (512 - (bytes % 512)) % 512;
+    if (padding > 0 && !extractor.write(Buffer.alloc(padding))) await drained(extractor);
     extractor.end(null); // streamx: end(null) ends without writing
   })();
   const consuming = (async () => {
@@ -185,6 +186,20 @@ export async function readTar(
     await Promise.allSettled([feeding, consuming]);
     throw signal?.aborted ? signal.reason : err;
   }
+}
+
+/** Waits until the extractor takes more input (or is gone). */
+async function drained(extractor: ReturnType<typeof extract>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      extractor.off('drain', done);
+      extractor.off('close', done);
+      resolve();
+    };
+    extractor.on('drain', done);
+    extractor.on('close', done);
+  });
+  if (extractor.destroyed) throw new ArchiveError('tar reading stopped');
 }
 
 /** Drains an entry's content. */

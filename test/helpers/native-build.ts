@@ -102,9 +102,13 @@ export async function tarEntries(data: Readable | Buffer, gzip = true): Promise<
       });
     }
   })();
+  let bytes = 0;
   for await (const chunk of input) {
+    bytes += (chunk as Buffer).length;
     if (!extractor.write(chunk as Buffer)) await new Promise<void>((resolve) => extractor.once('drain', () => resolve()));
   }
+  // umoci's `insert` layers end without the last block's padding: complete it, as Go's reader does.
+  if (bytes % 512 !== 0) extractor.write(Buffer.alloc(512 - (bytes % 512)));
   extractor.end(null);
   await consuming;
   return entries;
