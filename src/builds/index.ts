@@ -1,6 +1,10 @@
 /**
  * Automated builds as the app sees it: the webhook and build API routes, and a queue that runs
  * while the server does.
+ *
+ *   GitHub push -> webhook.ts (HMAC, rules: plans.ts, rules.ts) -> queue.ts (records.ts in
+ *   storage, claims) -> pipeline.ts (source.ts + extract.ts, builders.ts: buildah-builder.ts or
+ *   the native builder) -> image in Berth; github-status.ts reports to the commit throughout.
  */
 import Router from '@koa/router';
 import type { Logger } from 'pino';
@@ -9,6 +13,17 @@ import type { AppState } from '../api/http.js';
 import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
 import type { Registry } from '../registry/registry.js';
+import { mountBuildsApi } from './api.js';
+import type { Builder } from './builder.js';
+import { BuildahBuilder } from './buildah-builder.js';
+import { type BuilderSource, commandWorks } from './builders.js';
+import { GitHubApi } from './github.js';
+import { StatusReporter } from './github-status.js';
+import { runPipeline } from './pipeline.js';
+import { BuildQueue } from './queue.js';
+import { RecordStore } from './records.js';
+import { sweep } from './retention.js';
+import { webhookHandler } from './webhook.js';
 
 export interface BuildsModule {
   /** `/webhooks/github` and `/api/builds...`. */
@@ -26,10 +41,134 @@ export interface BuildsDeps {
   log: Logger;
 }
 
-export function createBuilds(_config: Config, _deps: BuildsDeps): BuildsModule {
+const HEARTBEAT_MS = 5000;
+const SWEEP_MS = 3600 * 1000;
+
+/** `*` matches any characters, `/` included (as in auth rules). */
+function matches(name: string, pattern: string): boolean {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(name);
+}
+
+/** `host:port` to reach a listen address locally (a wildcard address means this host). */
+function localHost(url: string): string {
+  const host = new URL(url).host;
+  return host.replace(/^0\.0\.0\.0(?=:)/, '127.0.0.1').replace(/^\[::\](?=:)/, '[::1]');
+}
+
+/**
+ * The native builder (src/builds/native-builder.ts), when it is there. Loaded lazily so that
+ * Berth runs (with buildah only) while that module is being written.
+ */
+async function loadNative(registry: Registry, log: Logger): Promise<Builder | undefined> {
+  const path = './native-builder.js';
+  try {
+    const mod = (await import(path)) as { NativeBuilder?: new (options: { registry: Registry }) => Builder };
+    return mod.NativeBuilder ? new mod.NativeBuilder({ registry }) : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') log.warn({ err }, 'the native builder failed to load');
+    return undefined;
+  }
+}
+
+export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
+  const settings = config.builds;
+  const log = deps.log.child({ module: 'builds' });
+  const store = new RecordStore(deps.driver, log);
+  let registryUrl = `http://${config.listen}`;
+  let sweeper: NodeJS.Timeout | undefined;
+
+  const registryHost = (): string => settings.registryHost || localHost(registryUrl);
+  const publicUrl = (): string => (settings.publicUrl || registryUrl).replace(/\/+$/, '');
+  const tokenOf = (github: string): string => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.token || settings.github.token;
+  const github = (repository: string): GitHubApi => new GitHubApi(settings.github.api, tokenOf(repository));
+  const pullPatterns = (github: string): string[] => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.pull ?? [];
+
+  let buildah: BuildahBuilder | undefined;
+  let native: Promise<Builder | undefined> | undefined;
+  const builders: BuilderSource = {
+    kind: settings.builder,
+    buildahCommand: settings.buildah,
+    buildah: async () => {
+      if (!(await commandWorks(settings.buildah))) return undefined;
+      buildah ??= new BuildahBuilder({
+        command: settings.buildah,
+        workDir: settings.workDir,
+        registry: localHost(registryUrl),
+        aliases: settings.registryHost ? [settings.registryHost] : [],
+        credentials: async (target, bases) => {
+          const ttl = settings.timeoutSeconds + 300;
+          const push = await deps.auth.issueInternalToken('berth-build', target, ['pull', 'push'], ttl);
+          if (push === undefined) return undefined; // auth is off
+          const tokens = new Map([[target, push]]);
+          const patterns = settings.repositories.filter((r) => r.image === target).flatMap((r) => r.pull);
+          for (const base of bases) {
+            if (tokens.has(base) || !patterns.some((p) => matches(base, p))) continue;
+            const token = await deps.auth.issueInternalToken('berth-build', base, ['pull'], ttl);
+            if (token !== undefined) tokens.set(base, token);
+          }
+          return tokens;
+        },
+      });
+      return buildah;
+    },
+    native: () => (native ??= loadNative(deps.registry, log)),
+  };
+
+  const statuses = new StatusReporter({ github: (repo) => (tokenOf(repo) ? github(repo) : undefined), publicUrl, log });
+  const queue = new BuildQueue(
+    store,
+    (record, context) =>
+      runPipeline(record, context, {
+        config: settings,
+        builders,
+        github,
+        authOn: config.auth.mode !== 'none',
+        hosts: () => [localHost(registryUrl), ...(settings.registryHost ? [settings.registryHost] : [])],
+        pullPatterns,
+      }),
+    {
+      concurrency: settings.concurrency,
+      queueLimit: settings.queueLimit,
+      timeoutMs: settings.timeoutSeconds * 1000,
+      // Without linked repositories nothing new is queued: no need to keep asking storage.
+      pollMs: settings.repositories.length > 0 ? settings.pollSeconds * 1000 : 0,
+      heartbeatMs: HEARTBEAT_MS,
+      staleMs: Math.max(30_000, HEARTBEAT_MS * 6),
+      logMaxBytes: settings.logs.maxBytes,
+    },
+    log,
+    (record) => statuses.report(record),
+  );
+
+  const router = new Router<AppState>();
+  router.post(
+    '/webhooks/github',
+    webhookHandler({
+      config: settings,
+      store,
+      enqueue: (plans) => queue.enqueue(plans),
+      registryHost,
+      buildUrl: (id) => `${publicUrl()}/api/builds/${id}`,
+      log,
+    }),
+  );
+  mountBuildsApi(router, { config: settings, store, queue, github, registryHost, publicUrl });
+
   return {
-    router: new Router<AppState>(),
-    async start() {},
-    async stop() {},
+    router,
+    async start(url: string) {
+      registryUrl = url;
+      queue.start();
+      const runSweep = (): void => void sweep(store, settings.retentionDays, log).catch((err: unknown) => log.warn({ err }, 'build retention sweep failed'));
+      sweeper = setInterval(runSweep, SWEEP_MS);
+      sweeper.unref();
+    },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      await queue.stop();
+      // Statuses already on their way get a moment; GitHub being slow must not hold a shutdown.
+      await Promise.race([statuses.settled(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    },
   };
 }
+

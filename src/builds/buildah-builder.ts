@@ -1,0 +1,123 @@
+/**
+ * The buildah builder: full Dockerfile semantics (RUN included) with
+ * `buildah bud --isolation chroot` in a private vfs storage, then `buildah push` into Berth over
+ * loopback. Everything it keeps (storage, registries.conf, credentials) lives in one folder per
+ * build, removed afterwards, so builds never see each other or the host's container state.
+ *
+ * Base images named with Berth's public host (`builds.registryHost`) are pulled from Berth
+ * itself (a registries.conf prefix rewrite). With auth on, the build gets short-lived tokens
+ * for the target and for the Berth base images it may pull, and nothing else.
+ *
+ * Pushes never leave a half image under a tag: a manifest is written only after its blobs, and
+ * a build that fails before pushing has pushed nothing but unreferenced blobs (gc frees them).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Builder, BuildRequest, BuildResult } from './builder.js';
+import { runCommand } from './command.js';
+import { parseDockerfile } from './dockerfile.js';
+import { baseImages, berthRepository } from './dockerfile-bases.js';
+
+export interface BuildahOptions {
+  /** The buildah command. */
+  command: string;
+  /** Parent folder of the per-build folders. */
+  workDir: string;
+  /** `host:port` where Berth listens (plain HTTP). */
+  registry: string;
+  /** Other names Dockerfiles use for Berth (builds.registryHost). */
+  aliases: string[];
+  /**
+   * Tokens (repository -> token) for the target and the given Berth base repositories, or
+   * undefined when auth is off.
+   */
+  credentials?: (target: string, bases: string[]) => Promise<Map<string, string> | undefined>;
+}
+
+/** The user name buildah sends with an internal token. */
+export const BUILD_USER = 'berth-build';
+
+/** TOML basic strings: quotes and backslashes escaped. */
+function toml(value: string): string {
+  return JSON.stringify(value);
+}
+
+export class BuildahBuilder implements Builder {
+  readonly name = 'buildah' as const;
+
+  constructor(private readonly options: BuildahOptions) {}
+
+  async build(request: BuildRequest): Promise<BuildResult> {
+    const { options } = this;
+    await mkdir(options.workDir, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(join(options.workDir, 'buildah-'));
+    try {
+      const env = await this.prepare(dir, request);
+      const storage = ['--storage-driver', 'vfs', '--root', join(dir, 'root'), '--runroot', join(dir, 'run')];
+      const policy = ['--signature-policy', join(dir, 'policy.json')];
+      const local = `localhost/berth-build-${randomBytes(6).toString('hex')}`;
+      const run = (args: string[]): Promise<void> => {
+        request.log(`$ ${options.command} ${args.join(' ')}`.slice(0, 4000));
+        return runCommand(options.command, args, { env, log: request.log, signal: request.signal, cwd: dir });
+      };
+      const args = Object.entries(request.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+      await run([...storage, 'bud', '--isolation', 'chroot', '--layers=false', ...policy, '-f', join(request.contextDir, request.dockerfile), ...args, '-t', local, request.contextDir]);
+      let digest = '';
+      for (const tag of request.tags) {
+        const digestFile = join(dir, `digest-${tag}`);
+        await run([...storage, 'push', ...policy, '--tls-verify=false', '--digestfile', digestFile, local, `docker://${options.registry}/${request.repository}:${tag}`]);
+        const pushed = (await readFile(digestFile, 'utf8')).trim();
+        if (digest && pushed !== digest) request.log(`warning: ${tag} got ${pushed}, the first tag ${digest}`);
+        digest ||= pushed;
+      }
+      return { digest };
+    } finally {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch((err: Error) => request.log(`warning: could not remove ${dir}: ${err.message}`));
+    }
+  }
+
+  /** Writes registries.conf, policy.json, storage.conf and (with auth) auth.json; returns buildah's environment. */
+  private async prepare(dir: string, request: BuildRequest): Promise<NodeJS.ProcessEnv> {
+    const { registry, aliases } = this.options;
+    await mkdir(join(dir, 'tmp'));
+    const registries = [
+      'unqualified-search-registries = ["docker.io"]',
+      'short-name-mode = "permissive"',
+      '',
+      '[[registry]]',
+      `location = ${toml(registry)}`,
+      'insecure = true',
+      ...aliases.flatMap((alias) => ['', '[[registry]]', `prefix = ${toml(alias)}`, `location = ${toml(registry)}`, 'insecure = true']),
+    ];
+    await writeFile(join(dir, 'registries.conf'), `${registries.join('\n')}\n`);
+    await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\nrunroot = ${toml(join(dir, 'run'))}\ngraphroot = ${toml(join(dir, 'root'))}\n`);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
+      CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
+      BUILDAH_ISOLATION: 'chroot',
+      TMPDIR: join(dir, 'tmp'),
+    };
+    delete env.REGISTRY_AUTH_FILE;
+    if (this.options.credentials) {
+      const text = await readFile(join(request.contextDir, request.dockerfile), 'utf8');
+      const hosts = [registry, ...aliases];
+      const bases = baseImages(parseDockerfile(text).instructions, request.buildArgs)
+        .map((image) => berthRepository(image, hosts))
+        .filter((name): name is string => name !== undefined);
+      const tokens = await this.options.credentials(request.repository, [...new Set(bases)]);
+      if (tokens) {
+        const auths: Record<string, { auth: string }> = {};
+        for (const [repository, token] of tokens) {
+          const auth = Buffer.from(`${BUILD_USER}:${token}`).toString('base64');
+          for (const host of hosts) auths[`${host}/${repository}`] = { auth };
+        }
+        await writeFile(join(dir, 'auth.json'), JSON.stringify({ auths }), { mode: 0o600 });
+        env.REGISTRY_AUTH_FILE = join(dir, 'auth.json');
+      }
+    }
+    return env;
+  }
+}
