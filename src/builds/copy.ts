@@ -73,7 +73,9 @@ export async function planCopy(plan: CopyPlan): Promise<LayerItem[]> {
       const { path: real, node } = await resolveIn(plan.from, match, true);
       if (!node) throw new CopyError(`"${spec}" not found in the ${plan.from.label}`);
       if (node.type === 'directory') {
-        placer.directory(destAbs, copied(node, plan), true);
+        // The destination folder, when missing, is made like any missing folder (0755), not
+        // with the source folder's mode: a context's root may well be 0700.
+        placer.directory(destAbs, createdDirectory(plan), true);
         for await (const [childPath, child] of walk(plan.from, real)) {
           plan.signal?.throwIfAborted();
           const relative = real === '' ? childPath : childPath.slice(real.length + 1);
@@ -116,6 +118,11 @@ function copied(node: FsNode, plan: CopyPlan): FsNode {
   out.gid = owner.gid;
   if (plan.chmod !== undefined && (node.type === 'file' || node.type === 'directory')) out.mode = plan.chmod;
   return out;
+}
+
+/** A folder the copy has to make: 0755, owned by --chown or root. */
+function createdDirectory(plan: CopyPlan): FsNode {
+  return directoryNode({ layer: plan.layer, ...(plan.owner ?? {}) });
 }
 
 /** Places entries in the destination tree and collects them, with the folders on their way. */
@@ -201,7 +208,7 @@ class Placer {
 
 /** ADD of a local archive: its entries go under the destination folder (none may leave it). */
 async function unpack(plan: CopyPlan, placer: Placer, spec: string, file: string, compression: Parameters<typeof readTar>[1], dest: string) {
-  placer.directory(dest, copied(directoryNode(), plan), true);
+  placer.directory(dest, createdDirectory(plan), true);
   const files = new Map<string, FsNode>();
   await readTar(
     createReadStream(file),

@@ -22,6 +22,7 @@ import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { digestOf } from '../registry/digest.js';
 import { isNonDistributable } from '../registry/manifest.js';
+import { checkName, checkTag } from '../registry/names.js';
 import type { Registry } from '../registry/registry.js';
 import { ArchiveError } from './archive.js';
 import { type BaseImage, BaseImageError, platformString, resolveBaseImage } from './base-image.js';
@@ -95,9 +96,16 @@ export class NativeBuilder implements Builder {
 
   async build(request: BuildRequest): Promise<BuildResult> {
     request.signal.throwIfAborted();
+    // Fail on a bad target before any work (the registry would refuse it only at the end).
+    checkName(request.repository);
+    request.tags.forEach(checkTag);
     const work = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'berth-native-'));
     try {
       return await new BuildRun(this.options, request, work).run();
+    } catch (err) {
+      // Streams stopped by the signal fail with a generic AbortError: report the signal's reason.
+      if (request.signal.aborted) throw request.signal.reason;
+      throw err;
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@
  * (manifest, config, layer entries), reproducibility, multi-stage, ADD of archives, FROM an image
  * in Berth, and the Dockerfiles and contexts it must refuse.
  */
-import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnsupportedDockerfileError } from '../../src/builds/builder.js';
@@ -311,6 +311,14 @@ describe('native builder', () => {
       await expect(builder.build(buildRequest(dir, { repository: 'demo/glob' }))).rejects.toThrow('Dockerfile line 2: COPY: "missing.txt" not found in the build context');
     });
 
+    it('refuses a bad target repository or tag before doing anything', async () => {
+      const dir = await context('scratch-app');
+      const request = buildRequest(dir, { repository: 'demo/bad-tag', tags: ['ok', 'not ok'] });
+      await expect(builder.build(request)).rejects.toMatchObject({ code: 'TAG_INVALID' });
+      expect(request.lines).toEqual([]);
+      await expect(builder.build(buildRequest(dir, { repository: 'Demo/Upper' }))).rejects.toMatchObject({ code: 'NAME_INVALID' });
+    });
+
     it('stops on abort and pushes nothing', async () => {
       const controller = new AbortController();
       const dir = await context('scratch-app');
@@ -324,6 +332,18 @@ describe('native builder', () => {
   });
 
   describe('globs and destinations', () => {
+    it('makes a missing destination folder 0755, whatever the mode of the context root', async () => {
+      const dir = await context({ Dockerfile: 'FROM scratch\nCOPY . /app/\n', 'sub/file.txt': 'f' });
+      await chmod(dir, 0o700);
+      await chmod(join(dir, 'sub'), 0o750);
+      await builder.build(buildRequest(dir, { repository: 'demo/modes' }));
+      const entries = await files('demo/modes', 'latest');
+      expect(entries.get('app')).toMatchObject({ type: 'directory', mode: 0o755, uid: 0 });
+      // Folders inside the copy keep their own mode.
+      expect(entries.get('app/sub')).toMatchObject({ type: 'directory', mode: 0o750 });
+      expect(entries.get('app/Dockerfile')?.type).toBe('file');
+    });
+
     it('expands wildcards and copies a folder’s contents', async () => {
       const dir = await context({
         Dockerfile: 'FROM scratch\nWORKDIR /w\nCOPY *.txt docs/ ./\nCOPY ["conf/app.conf", "rel/"]\nCOPY conf /etc/app\n',
