@@ -59,7 +59,8 @@ export class BuildahBuilder implements Builder {
       const local = `localhost/berth-build-${randomBytes(6).toString('hex')}`;
       const run = (args: string[]): Promise<void> => {
         request.log(`$ ${options.command} ${args.join(' ')}`.slice(0, 4000));
-        return runCommand(options.command, args, { env, log: request.log, signal: request.signal, cwd: dir });
+        const name = `buildah ${args.find((a) => a === 'bud' || a === 'push') ?? ''}`.trim();
+        return runCommand(options.command, args, { env, log: request.log, signal: request.signal, cwd: dir, name });
       };
       const args = Object.entries(request.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
       await run([...storage, 'bud', '--isolation', 'chroot', '--layers=false', ...policy, '-f', join(request.contextDir, request.dockerfile), ...args, '-t', local, request.contextDir]);

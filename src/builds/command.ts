@@ -12,13 +12,15 @@ export interface CommandOptions {
   signal?: AbortSignal;
   /** Grace between SIGTERM and SIGKILL. */
   killAfterMs?: number;
+  /** How messages name the command (`buildah bud`). */
+  name?: string;
 }
 
 export class CommandError extends Error {
   constructor(
     message: string,
     readonly exitCode: number | null,
-    /** The last lines it printed, for the build's error. */
+    /** The last lines it printed on stderr, for the build's error. */
     readonly lastLines: string[],
   ) {
     super(message);
@@ -60,43 +62,65 @@ function eachLine(stream: Readable, onLine: (line: string) => void): Promise<voi
   });
 }
 
-/** Resolves when the command exits 0; rejects with CommandError otherwise, or the abort reason. */
+/**
+ * Resolves when the command exits 0; rejects with CommandError otherwise, or with the abort
+ * reason. The command runs in its own process group, so that an abort stops what it started
+ * too (buildah's RUN steps), not only the command itself.
+ */
 export function runCommand(command: string, args: string[], options: CommandOptions): Promise<void> {
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
+  const name = options.name ?? command;
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // What it said last on stderr: where buildah puts its error (the steps go to stdout).
     const last: string[] = [];
-    const onLine = (line: string): void => {
+    const onOut = (line: string): void => options.log(line);
+    const onErr = (line: string): void => {
       options.log(line);
+      if (line.trim() === '') return;
       last.push(line);
       if (last.length > KEEP_LINES) last.shift();
     };
     let pending = 2;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let spawnError: Error | undefined;
+    let settled = false;
+    let killer: NodeJS.Timeout | undefined;
+    let drain: NodeJS.Timeout | undefined;
+    const killGroup = (sig: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // the group is gone already
+      }
+    };
     const finish = (): void => {
-      if (pending > 0 || !exit) return;
+      if (settled || !exit || (pending > 0 && !spawnError)) return;
+      settled = true;
       signal?.removeEventListener('abort', onAbort);
       clearTimeout(killer);
+      clearTimeout(drain);
       if (spawnError) reject(spawnError);
       else if (signal?.aborted) reject(signal.reason);
       else if (exit.code === 0) resolve();
       else {
         const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
-        reject(new CommandError(`${command} ${args[0] ?? ''} ${how}`.replace(/\s+/g, ' '), exit.code, last));
+        reject(new CommandError(`${name} ${how}`, exit.code, last));
       }
     };
-    for (const stream of [child.stdout, child.stderr]) {
+    for (const [stream, onLine] of [
+      [child.stdout, onOut],
+      [child.stderr, onErr],
+    ] as const) {
       void eachLine(stream, onLine).then(() => {
         pending -= 1;
         finish();
       });
     }
-    let killer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
-      child.kill('SIGTERM');
-      killer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 5000);
+      killGroup('SIGTERM');
+      killer = setTimeout(() => killGroup('SIGKILL'), options.killAfterMs ?? 5000);
       killer.unref();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -105,8 +129,15 @@ export function runCommand(command: string, args: string[], options: CommandOpti
       exit ??= { code: null, signal: null };
       finish();
     });
-    child.once('close', (code, sig) => {
+    child.once('exit', (code, sig) => {
       exit = { code, signal: sig };
+      // Something it started may still hold the output pipes: stop waiting for them after a while.
+      drain = setTimeout(() => {
+        killGroup('SIGKILL');
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, 2000);
+      drain.unref();
       finish();
     });
   });

@@ -116,7 +116,7 @@ function checkBases(record: BuildRecord, instructions: Parameters<typeof baseIma
 
 export function describeError(err: unknown): string {
   if (err instanceof CommandError) {
-    const tail = err.lastLines.filter((l) => l.trim()).slice(-3).join(' | ');
+    const tail = err.lastLines.slice(-2).join(' | ');
     return `${err.message}${tail ? `: ${tail}` : ''}`.slice(0, 1000);
   }
   return ((err as Error | undefined)?.message ?? String(err)).split('\n')[0]!.slice(0, 1000);

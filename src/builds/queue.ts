@@ -295,7 +295,8 @@ export class BuildQueue {
       record = { ...record, state: 'failed', failure: isBuildProblem(failure) ? 'build' : 'system', finishedAt, error: describeError(failure) };
       if (!isBuildProblem(failure)) this.log.error({ err: failure, build: record.id }, 'build failed');
     }
-    log.line(`==> ${record.state === 'queued' ? `interrupted (${(reason as Error).message}): queued again` : record.state}${record.error ? `: ${record.error}` : ''}`);
+    const detail = record.error && record.error !== record.state ? `: ${record.error}` : '';
+    log.line(`==> ${record.state === 'queued' ? `interrupted (${(reason as Error).message}): queued again` : `${record.state}${detail}`}`);
     await log.close().catch((err: unknown) => this.log.warn({ err, build: record.id }, 'could not write the build log'));
     await this.store.save(record);
     if (isFinished(record.state)) await this.store.unmarkActive(record.id);

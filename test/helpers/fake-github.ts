@@ -163,22 +163,27 @@ export class FakeGitHub {
   readonly codeloadAuthorizations: string[] = [];
   readonly requests: string[] = [];
   private constructor(
-    private readonly server: Server,
+    private readonly servers: Server[],
     readonly url: string,
+    readonly codeloadUrl: string,
   ) {}
 
   static async start(): Promise<FakeGitHub> {
     const koa = new Koa();
     const router = new Router();
-    const server = createServer(koa.callback());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const fake = new FakeGitHub(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    fake.routes(router);
+    // koa.callback() takes the middleware there is when called: the routes come first.
+    let fake: FakeGitHub | undefined;
     koa.use(async (ctx, next) => {
-      fake.requests.push(`${ctx.method} ${ctx.path}`);
+      fake!.requests.push(`${ctx.method} ${ctx.path}`);
       await next();
     });
     koa.use(router.routes());
+    // Two ports, two origins: the API, and "codeload" where tarball downloads are redirected.
+    const [server, codeload] = [createServer(koa.callback()), createServer(koa.callback())];
+    for (const s of [server, codeload]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const url = (s: Server): string => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    fake = new FakeGitHub([server, codeload], url(server), url(codeload));
+    fake.routes(router);
     return fake;
   }
 
@@ -204,8 +209,10 @@ export class FakeGitHub {
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const server of this.servers) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 
   private find(ctx: Koa.Context, owner: string, name: string): FakeRepository | undefined {
@@ -241,7 +248,7 @@ export class FakeGitHub {
       const commit = repo && this.resolve(repo, ctx.params.ref!);
       if (!repo || !commit) return notFound(ctx);
       const signature = createHash('sha256').update(commit.sha).digest('hex').slice(0, 16);
-      ctx.redirect(`${this.url}/codeload/${repo.fullName}/legacy.tar.gz/${commit.sha}?token=${signature}`);
+      ctx.redirect(`${this.codeloadUrl}/codeload/${repo.fullName}/legacy.tar.gz/${commit.sha}?token=${signature}`);
     });
     router.get('/codeload/:owner/:repo/legacy.tar.gz/:sha', (ctx) => {
       const auth = ctx.get('Authorization');
