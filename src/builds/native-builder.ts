@@ -54,7 +54,8 @@ import {
   scratchConfig,
   timestamp,
 } from './image-config.js';
-import { ALLOWED_FLAGS, applyConfigInstruction, CONFIG_INSTRUCTIONS, DEFAULT_SHELL, InstructionError } from './instructions.js';
+import { ALLOWED_FLAGS, applyConfigInstruction, DEFAULT_SHELL, InstructionError } from './instructions.js';
+import { findUnsupported, isRemoteSource, NATIVE_INSTRUCTIONS, remoteAdd } from './native-support.js';
 import { ContextChangedError, LAYER_MEDIA_TYPE, type LayerItem, writeLayer } from './layer.js';
 import { OwnerError, resolveOwner } from './owners.js';
 import { IgnoreMatcher } from './patterns.js';
@@ -82,8 +83,6 @@ export class NativeBuildError extends Error {
   }
 }
 
-const LAYER_INSTRUCTIONS = new Set(['COPY', 'ADD', 'WORKDIR']);
-const SUPPORTED = new Set(['FROM', 'ARG', ...LAYER_INSTRUCTIONS, ...CONFIG_INSTRUCTIONS]);
 /** Errors that mean "this Dockerfile, as written": reported with the instruction and line. */
 const USER_ERRORS = [CopyError, InstructionError, SubstitutionError, FsPathError, BaseImageError, ArchiveError, DockerfileSyntaxError, ContextChangedError, OwnerError];
 const MAX_DOCKERFILE_SIZE = 1024 * 1024;
@@ -226,14 +225,11 @@ class BuildRun {
   private check(): void {
     const { instructions } = this.dockerfile;
     if (!instructions.some((i) => i.name === 'FROM')) throw new NativeBuildError('FROM', 1, 'the Dockerfile has no FROM instruction');
+    const unsupported = findUnsupported(this.dockerfile);
+    if (unsupported) throw unsupported;
     let seenFrom = false;
     for (const instruction of instructions) {
       const { name, line, args } = instruction;
-      if (name === 'RUN') throw new UnsupportedDockerfileError('RUN', line, 'needs the buildah builder: the native builder cannot run commands');
-      if (!SUPPORTED.has(name)) throw new UnsupportedDockerfileError(name, line, 'is not supported by the native builder');
-      if ((name === 'COPY' || name === 'ADD') && /(^|\s)<<-?["']?[A-Za-z_]/.test(args)) {
-        throw new UnsupportedDockerfileError(name, line, 'with a heredoc needs the buildah builder');
-      }
       if (name === 'FROM') {
         seenFrom = true;
         const words = this.guard(instruction, () => parseFlags(args, line)).rest.split(/\s+/).filter(Boolean);
@@ -367,7 +363,7 @@ class BuildRun {
       if (!instruction || more.length > 0) throw new InstructionError(`invalid ONBUILD trigger in the base image: ${trigger}`);
       const placed = { ...instruction, line: def.from.line };
       if (placed.name === 'RUN') throw new UnsupportedDockerfileError('RUN', def.from.line, `(an ONBUILD trigger of the base image) needs the buildah builder`);
-      if (!SUPPORTED.has(placed.name) || placed.name === 'FROM') throw new UnsupportedDockerfileError(placed.name, def.from.line, '(an ONBUILD trigger of the base image) is not supported');
+      if (!NATIVE_INSTRUCTIONS.has(placed.name) || placed.name === 'FROM') throw new UnsupportedDockerfileError(placed.name, def.from.line, '(an ONBUILD trigger of the base image) is not supported');
       this.request.log(` ---> ONBUILD ${trigger}`);
       await this.dispatch(placed, state, def);
     }
@@ -462,8 +458,9 @@ class BuildRun {
     const sources = words.slice(0, -1);
     const dest = words[words.length - 1]!;
     if (name === 'ADD') {
-      const remote = sources.find((source) => /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || /^git@/.test(source));
-      if (remote) throw new UnsupportedDockerfileError('ADD', line, `of a remote URL (${remote}) needs the buildah builder: the native builder adds local files only`);
+      // Checked again after substitution: `ADD $URL /x` is only known here.
+      const remote = sources.find(isRemoteSource);
+      if (remote) throw remoteAdd(line, remote);
     }
     const fromFlag = flags.values.get('from');
     let from = this.context as ContextFs | TreeFs;

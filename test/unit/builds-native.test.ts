@@ -3,14 +3,15 @@
  * (manifest, config, layer entries), reproducibility, multi-stage, ADD of archives, FROM an image
  * in Berth, and the Dockerfiles and contexts it must refuse.
  */
-import { chmod, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnsupportedDockerfileError } from '../../src/builds/builder.js';
 import { NativeBuildError, NativeBuilder } from '../../src/builds/native-builder.js';
+import { findUnsupported } from '../../src/builds/native-support.js';
 import { RegistryError } from '../../src/registry/errors.js';
 import type { Registry } from '../../src/registry/registry.js';
-import { buildRequest, copyFixture, layerEntries, makeTar, pushedImage, registryOn, type TarEntry } from '../helpers/native-build.js';
+import { buildRequest, copyFixture, FIXTURES, layerEntries, makeTar, pushedImage, registryOn, type TarEntry } from '../helpers/native-build.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('native builder', () => {
@@ -264,6 +265,20 @@ describe('native builder', () => {
         expect(error).toBeInstanceOf(UnsupportedDockerfileError);
         expect((error as Error).message).toMatch(message);
       }
+    });
+
+    it('tells a builder choice, from the text alone, what it cannot build', async () => {
+      expect(findUnsupported(await readFile(join(FIXTURES, 'scratch-app/Dockerfile'), 'utf8'))).toBeUndefined();
+      expect(findUnsupported(await readFile(join(FIXTURES, 'multi-stage/Dockerfile'), 'utf8'))).toBeUndefined();
+      const cases: [string, string, number][] = [
+        ['FROM scratch\nRUN true\n', 'RUN', 2],
+        ['FROM scratch\n\nADD --chown=1 https://example.com/a.tgz /x/\n', 'ADD', 3],
+        ['FROM scratch\nADD git@github.com:acme/x.git /x\n', 'ADD', 2],
+        ['FROM scratch\nCOPY --exclude=*.md . /x/\n', 'COPY', 2],
+        ['FROM scratch\nCOPY <<EOF /x\nEOF\n', 'COPY', 2],
+        ['FROM scratch\nARG X\nCMD --help\n', 'CMD', 3],
+      ];
+      for (const [text, instruction, line] of cases) expect(findUnsupported(text), text).toMatchObject({ instruction, line });
     });
 
     it('refuses COPY of a path outside the context; an absolute path starts at the context', async () => {
