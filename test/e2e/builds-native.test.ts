@@ -118,6 +118,7 @@ describe('native builder with real clients', { timeout: 300_000 }, () => {
   it('gives the same digest when the same source is built twice', async () => {
     const first = await builder.build(buildRequest(await copyFixture('scratch-app', join(work.path, 'repro-1')), { repository: 'demo/repro', tags: ['a'] }));
     const second = await builder.build(buildRequest(await copyFixture('scratch-app', join(work.path, 'repro-2')), { repository: 'demo/repro', tags: ['b'] }));
+    console.log(`same source built twice, in two folders: ${first.digest} and ${second.digest}`);
     expect(second.digest).toBe(first.digest);
     const a = await inspectRaw('demo/repro:a');
     const b = await inspectRaw('demo/repro:b');
