@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthServer, bearer, getToken, pushImage, startAuthServer } from '../helpers/auth-server.js';
 
-const ROUNDS = Number(process.env.BERTH_AUTH_PERF_ROUNDS ?? 20);
+const ROUNDS = Number(process.env.AUTH_PERF_ROUNDS ?? 20);
 const BATCH = 50;
 
 describe('auth cost', { timeout: 120_000 }, () => {
