@@ -1,11 +1,14 @@
 /**
- * Which builder builds a Dockerfile. `auto` (the default): buildah when the Dockerfile has RUN
- * and buildah is installed, else the native builder. A Dockerfile the chosen builder cannot do
- * fails the build with a message naming the instruction and its line.
+ * Which builder builds a Dockerfile. `auto` (the default): buildah when the Dockerfile has
+ * something the native builder cannot do (RUN above all; also heredocs, remote ADD, unknown
+ * instructions or flags: native-support.ts says which) and buildah is installed; else the native
+ * builder. A Dockerfile the chosen builder cannot do fails the build with a message naming the
+ * instruction and its line.
  */
 import { execFile } from 'node:child_process';
-import { type Builder, UnsupportedDockerfileError } from './builder.js';
-import type { Instruction } from './dockerfile.js';
+import type { Builder } from './builder.js';
+import type { Dockerfile } from './dockerfile.js';
+import { findUnsupported } from './native-support.js';
 
 export type BuilderKind = 'auto' | 'buildah' | 'native';
 
@@ -13,8 +16,8 @@ export interface BuilderSource {
   kind: BuilderKind;
   /** The buildah builder, or undefined when buildah cannot be run here. */
   buildah(): Promise<Builder | undefined>;
-  /** The native builder, or undefined when it is not available. */
-  native(): Promise<Builder | undefined>;
+  /** The native builder. */
+  native(): Promise<Builder>;
   /** The buildah command, for messages. */
   buildahCommand: string;
 }
@@ -30,18 +33,15 @@ export function commandWorks(command: string): Promise<boolean> {
   return known;
 }
 
-export async function chooseBuilder(source: BuilderSource, instructions: readonly Instruction[]): Promise<Builder> {
-  const run = instructions.find((ins) => ins.name === 'RUN');
-  if (source.kind === 'buildah' || (source.kind === 'auto' && run)) {
-    const buildah = await source.buildah();
-    if (buildah) return buildah;
-    if (source.kind === 'buildah') throw new Error(`builds.builder is buildah, but ${source.buildahCommand} cannot be run here`);
-  }
-  const native = await source.native();
-  if (native) return native;
-  // No native builder: only buildah is left.
+export async function chooseBuilder(source: BuilderSource, dockerfile: Dockerfile): Promise<Builder> {
+  if (source.kind === 'native') return source.native();
   const buildah = await source.buildah();
-  if (buildah) return buildah;
-  if (run) throw new UnsupportedDockerfileError('RUN', run.line, `needs buildah (${source.buildahCommand} cannot be run here)`);
-  throw new Error(`no builder available: ${source.buildahCommand} cannot be run here and the native builder is missing`);
+  if (source.kind === 'buildah') {
+    if (!buildah) throw new Error(`builds.builder is buildah, but ${source.buildahCommand} cannot be run here`);
+    return buildah;
+  }
+  const unsupported = findUnsupported(dockerfile);
+  if (unsupported && buildah) return buildah;
+  // Without buildah, the native builder refuses what it cannot do, naming the instruction and line.
+  return source.native();
 }

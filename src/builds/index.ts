@@ -14,7 +14,6 @@ import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
 import type { Registry } from '../registry/registry.js';
 import { mountBuildsApi } from './api.js';
-import type { Builder } from './builder.js';
 import { BuildahBuilder } from './buildah-builder.js';
 import { type BuilderSource, commandWorks } from './builders.js';
 import { GitHubApi } from './github.js';
@@ -23,6 +22,7 @@ import { runPipeline } from './pipeline.js';
 import { BuildQueue } from './queue.js';
 import { RecordStore } from './records.js';
 import { sweep } from './retention.js';
+import { NativeBuilder } from './native-builder.js';
 import { webhookHandler } from './webhook.js';
 
 export interface BuildsModule {
@@ -55,21 +55,6 @@ function localHost(url: string): string {
   return host.replace(/^0\.0\.0\.0(?=:)/, '127.0.0.1').replace(/^\[::\](?=:)/, '[::1]');
 }
 
-/**
- * The native builder (src/builds/native-builder.ts), when it is there. Loaded lazily so that
- * Berth runs (with buildah only) while that module is being written.
- */
-async function loadNative(registry: Registry, log: Logger): Promise<Builder | undefined> {
-  const path = './native-builder.js';
-  try {
-    const mod = (await import(path)) as { NativeBuilder?: new (options: { registry: Registry }) => Builder };
-    return mod.NativeBuilder ? new mod.NativeBuilder({ registry }) : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') log.warn({ err }, 'the native builder failed to load');
-    return undefined;
-  }
-}
-
 export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
   const settings = config.builds;
   const log = deps.log.child({ module: 'builds' });
@@ -84,7 +69,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
   const pullPatterns = (github: string): string[] => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.pull ?? [];
 
   let buildah: BuildahBuilder | undefined;
-  let native: Promise<Builder | undefined> | undefined;
+  let native: NativeBuilder | undefined;
   const builders: BuilderSource = {
     kind: settings.builder,
     buildahCommand: settings.buildah,
@@ -111,7 +96,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
       });
       return buildah;
     },
-    native: () => (native ??= loadNative(deps.registry, log)),
+    native: async () => (native ??= new NativeBuilder({ registry: deps.registry, tempDir: settings.workDir })),
   };
 
   const statuses = new StatusReporter({ github: (repo) => (tokenOf(repo) ? github(repo) : undefined), publicUrl, log });
@@ -123,7 +108,6 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         builders,
         github,
         authOn: config.auth.mode !== 'none',
-        hosts: () => [localHost(registryUrl), ...(settings.registryHost ? [settings.registryHost] : [])],
         pullPatterns,
       }),
     {

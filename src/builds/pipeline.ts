@@ -5,12 +5,13 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseImageReference } from './base-image.js';
 import type { Builder } from './builder.js';
 import { type BuilderSource, chooseBuilder } from './builders.js';
 import { CommandError } from './command.js';
 import type { BuildsConfig } from './config.js';
 import { parseDockerfile } from './dockerfile.js';
-import { baseImages, berthRepository } from './dockerfile-bases.js';
+import { baseImages } from './dockerfile-bases.js';
 import type { GitHubApi } from './github.js';
 import type { BuildRecord } from './records.js';
 import { fetchSource, resolveBuildInput, SourceError } from './source.js';
@@ -18,6 +19,7 @@ import { fetchSource, resolveBuildInput, SourceError } from './source.js';
 export interface BuildContext {
   signal: AbortSignal;
   log: (line: string) => void;
+  chose?: (builder: Builder['name']) => void;
 }
 
 export interface BuildOutcome {
@@ -37,7 +39,7 @@ export class BuildFailure extends Error {
 export function isBuildProblem(err: unknown): boolean {
   if (err instanceof BuildFailure || err instanceof SourceError || err instanceof CommandError) return true;
   const name = (err as Error | undefined)?.name ?? '';
-  return ['UnsupportedDockerfileError', 'DockerfileSyntaxError', 'DockerfileError', 'BuildError'].includes(name) || /^Dockerfile line \d+/.test((err as Error | undefined)?.message ?? '');
+  return ['UnsupportedDockerfileError', 'DockerfileSyntaxError', 'NativeBuildError', 'BaseImageError'].includes(name) || /^Dockerfile line \d+/.test((err as Error | undefined)?.message ?? '');
 }
 
 export interface PipelineOptions {
@@ -47,8 +49,6 @@ export interface PipelineOptions {
   github: (repository: string) => GitHubApi;
   /** Whether registry auth is on (the native builder then checks which bases a build may pull). */
   authOn: boolean;
-  /** Names of Berth in image references (listen address, registryHost). */
-  hosts: () => string[];
   /** Repository patterns a linked repository's builds may pull, besides its own image. */
   pullPatterns: (github: string) => string[];
 }
@@ -78,8 +78,10 @@ export async function runPipeline(record: BuildRecord, context: BuildContext, op
     });
     log(`==> unpacked ${unpacked.files} entries, ${unpacked.bytes} bytes in ${Date.now() - started} ms`);
     const input = await resolveBuildInput(sourceDir, record.context, record.dockerfile);
-    const instructions = parseDockerfile(input.dockerfileText).instructions;
-    const builder = await chooseBuilder(options.builders, instructions);
+    const dockerfile = parseDockerfile(input.dockerfileText);
+    const instructions = dockerfile.instructions;
+    const builder = await chooseBuilder(options.builders, dockerfile);
+    context.chose?.(builder.name);
     log(`==> building ${record.context || '/'}${record.context ? '/' : ''}${input.dockerfile} with the ${builder.name} builder`);
     if (builder.name === 'native' && options.authOn) checkBases(record, instructions, options);
     const result = await builder.build({
@@ -106,10 +108,18 @@ function checkBases(record: BuildRecord, instructions: Parameters<typeof baseIma
   const allowed = [record.image, ...options.pullPatterns(record.github)];
   const from = instructions.filter((ins) => ins.name === 'FROM');
   for (const image of baseImages(instructions, record.buildArgs)) {
-    const name = berthRepository(image, options.hosts()) ?? image.split('@')[0]!.replace(/:[^/]*$/, '');
-    if (!allowed.some((pattern) => matchesPattern(name, pattern))) {
+    // Every repository the native builder might read it from (it drops the host, and tries
+    // `library/x` for a short `x`).
+    let names: string[];
+    try {
+      names = parseImageReference(image).names;
+    } catch {
+      continue; // the builder reports a bad reference with its line
+    }
+    const denied = names.find((name) => !allowed.some((pattern) => matchesPattern(name, pattern)));
+    if (denied) {
       const line = from.find((ins) => ins.args.includes(image))?.line;
-      throw new BuildFailure(`Dockerfile${line ? ` line ${line}` : ''}: FROM ${image}: builds of ${record.github} may not pull ${name} (builds.repositories[].pull)`);
+      throw new BuildFailure(`Dockerfile${line ? ` line ${line}` : ''}: FROM ${image}: builds of ${record.github} may not pull ${denied} (builds.repositories[].pull)`);
     }
   }
 }

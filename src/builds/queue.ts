@@ -35,7 +35,14 @@ export interface QueueOptions {
   logMaxBytes: number;
 }
 
-export type Executor = (record: BuildRecord, context: { signal: AbortSignal; log: (line: string) => void }) => Promise<{ digest: string; builder: 'native' | 'buildah' }>;
+export interface ExecutionContext {
+  signal: AbortSignal;
+  log: (line: string) => void;
+  /** Tells which builder was chosen (kept in the record, also when the build then fails). */
+  chose?: (builder: 'native' | 'buildah') => void;
+}
+
+export type Executor = (record: BuildRecord, context: ExecutionContext) => Promise<{ digest: string; builder: 'native' | 'buildah' }>;
 
 /** Why a running build was stopped (the abort reason). */
 export class StopReason extends Error {
@@ -268,7 +275,10 @@ export class BuildQueue {
     let outcome: { digest: string; builder: 'native' | 'buildah' } | undefined;
     let failure: unknown;
     try {
-      if (!signal.aborted) outcome = await this.execute(record, { signal, log: (line) => log.line(line) });
+      const chose = (builder: 'native' | 'buildah'): void => {
+        record.builder = builder;
+      };
+      if (!signal.aborted) outcome = await this.execute(record, { signal, log: (line) => log.line(line), chose });
     } catch (err) {
       failure = err;
     } finally {

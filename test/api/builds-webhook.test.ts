@@ -2,10 +2,10 @@
  * `POST /webhooks/github` against a real server: signatures, events, rules, redeliveries,
  * limits; builds run with the fake buildah, statuses go to the fake GitHub.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, pushPayload, signedDelivery } from '../helpers/fake-github.js';
+import { FakeGitHub, pushPayload, signedDelivery, type TarEntry } from '../helpers/fake-github.js';
 import { errorCode } from '../helpers/http.js';
 import { type BuildsEnv, FIXTURES, linkedRepository, REPO, SECRET, startBuildsEnv } from './builds-setup.js';
 
@@ -23,6 +23,7 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
     tagSha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-basic') }, { refs: ['tags/v1.2.3'] });
     env = await startBuildsEnv(github, (config) => {
       config.builds.registryHost = 'berth.test';
+      config.builds.source = { maxBytes: 1024 * 1024, maxFiles: 50 };
       config.builds.repositories = [
         linkedRepository({
           rules: [
@@ -160,6 +161,38 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
     const headers = { ...signed.headers, 'Content-Type': 'application/x-www-form-urlencoded', 'X-Hub-Signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` };
     const res = await env.client.request('POST', '/webhooks/github', { body, headers });
     expect(res.status).toBe(200);
+  });
+
+  describe('hostile sources', () => {
+    const evil = `evil-${process.pid}-${Date.now()}`;
+    const top = 'acme-hello-0000000';
+    const cases: [string, TarEntry[], RegExp][] = [
+      ['../ entries', [{ name: `${top}/`, type: 'directory' }, { name: `${top}/Dockerfile`, content: 'FROM scratch\n' }, { name: `${top}/../../../../${evil}`, content: 'x' }], /\.\. in path/],
+      ['absolute paths', [{ name: `/tmp/${evil}`, content: 'x' }], /absolute path/],
+      ['symlink escapes', [{ name: `${top}/Dockerfile`, type: 'symlink', linkname: '../../../../etc/passwd' }], /points outside/],
+      ['a huge file count', Array.from({ length: 60 }, (_, i) => ({ name: `${top}/f${i}`, content: 'x' })), /more than 50 entries/],
+      ['a huge file', [{ name: `${top}/big`, size: 2 * 1024 * 1024 }], /more than 1048576 bytes/],
+    ];
+    it.each(cases)('fail the build for %s, writing nothing outside the context', async (_what, entries, message) => {
+      const sha = await github.commit(REPO, { entries }, { refs: ['heads/main'] });
+      const res = await env.push('refs/heads/main', sha);
+      expect(res.status).toBe(202);
+      const done = await env.waitFor(res.json.builds[0].id);
+      expect(done).toMatchObject({ state: 'failed', failure: 'build' });
+      expect(done.error).toMatch(message);
+      expect(existsSync(join('/tmp', evil))).toBe(false);
+      expect(existsSync(join(env.workDir, '..', evil))).toBe(false);
+      expect(readdirSync(env.workDir)).toEqual([]);
+      const end = Date.now() + 5000;
+      while (Date.now() < end && !github.statuses.some((s) => s.sha === sha && s.state === 'failure')) await new Promise((r) => setTimeout(r, 50));
+      expect(github.statuses.filter((s) => s.sha === sha).map((s) => s.state)).toEqual(['pending', 'failure']);
+    });
+
+    it('fails a build whose repository has no Dockerfile where the rule says', async () => {
+      const sha = await github.commit(REPO, { entries: [{ name: `${top}/`, type: 'directory' }, { name: `${top}/README`, content: 'x' }] }, { refs: ['heads/main'] });
+      const done = await env.waitFor((await env.push('refs/heads/main', sha)).json.builds[0].id);
+      expect(done.error).toBe('no Dockerfile in the build context "/"');
+    });
   });
 
   it('answers 400 to a signed push without a delivery id or commit', async () => {

@@ -170,6 +170,8 @@ export class FakeGitHub {
 
   static async start(): Promise<FakeGitHub> {
     const koa = new Koa();
+    // A download Berth stops on purpose (a hostile tarball) resets the stream: not worth a line.
+    koa.silent = true;
     const router = new Router();
     // koa.callback() takes the middleware there is when called: the routes come first.
     let fake: FakeGitHub | undefined;

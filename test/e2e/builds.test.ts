@@ -1,0 +1,182 @@
+/**
+ * Automated builds end to end: a signed GitHub push webhook -> source from the fake GitHub ->
+ * build -> image in Berth under the rule's tags, checked with skopeo (config and layer files);
+ * commit statuses pending then success. Both builders on a Dockerfile without RUN, and buildah
+ * on one with RUN FROM a busybox base pushed into Berth first (CI has no internet: every base
+ * comes from Berth). Webhook-to-image times are printed for the closing note.
+ */
+import { copyFile, mkdir, readdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { FIXTURES, linkedRepository, REPO, startBuildsEnv, type BuildsEnv } from '../api/builds-setup.js';
+import { FakeGitHub } from '../helpers/fake-github.js';
+import { run } from '../helpers/images.js';
+import { layerEntries } from '../helpers/native-build.js';
+import { tempDir } from '../helpers/tmp.js';
+
+interface InspectConfig {
+  config: { Cmd?: string[]; Env?: string[]; Labels?: Record<string, string>; WorkingDir?: string; ExposedPorts?: Record<string, object> };
+}
+
+interface Manifest {
+  layers: { digest: string }[];
+}
+
+const RULES: Config['builds']['repositories'][number]['rules'] = [
+  { name: 'main', type: 'branch', source: 'main', tag: 'latest,{sourceref}', dockerfile: 'Dockerfile', context: '', buildArgs: {} },
+  { name: 'release', type: 'tag', source: '/^v([0-9.]+)$/', tag: '{\\1}', dockerfile: 'Dockerfile', context: '', buildArgs: {} },
+];
+
+/** A busybox base image (FROM scratch + static busybox and a few applet links), made with umoci. */
+async function pushBusybox(dir: string, host: string): Promise<void> {
+  const layout = join(dir, 'OCI');
+  const bundle = join(dir, 'bundle');
+  await run('umoci', ['init', '--layout', layout]);
+  await run('umoci', ['new', '--image', `${layout}:base`]);
+  await run('umoci', ['unpack', '--rootless', '--image', `${layout}:base`, bundle]);
+  await mkdir(join(bundle, 'rootfs/bin'), { recursive: true });
+  await copyFile('/bin/busybox', join(bundle, 'rootfs/bin/busybox'));
+  for (const applet of ['sh', 'mkdir', 'cat', 'ls', 'echo']) await symlink('busybox', join(bundle, 'rootfs/bin', applet));
+  await run('umoci', ['repack', '--image', `${layout}:base`, bundle]);
+  await run('umoci', ['config', '--image', `${layout}:base`, '--config.env', 'PATH=/bin', '--architecture', 'amd64', '--os', 'linux']);
+  await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${host}/base/busybox:1`]);
+}
+
+function describeBuilder(builder: 'native' | 'buildah'): void {
+  describe(`automated builds with the ${builder} builder`, { timeout: 300_000 }, () => {
+    let github: FakeGitHub;
+    let env: BuildsEnv;
+    let host: string;
+    let work: { path: string; remove: () => Promise<void> };
+
+    const skopeo = (...args: string[]) => run('skopeo', args);
+    const inspectConfig = async (ref: string) => JSON.parse((await skopeo('inspect', '--config', '--tls-verify=false', `docker://${host}/${ref}`)).stdout) as InspectConfig;
+    const inspectRaw = async (ref: string) => JSON.parse((await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${host}/${ref}`)).stdout) as Manifest;
+    /** Every file in the image's layers: path -> content (small files) or link target. */
+    async function imageFiles(ref: string): Promise<Map<string, string>> {
+      const files = new Map<string, string>();
+      for (const layer of (await inspectRaw(ref)).layers) {
+        for (const entry of await layerEntries(env.server.app.registry, layer.digest)) {
+          const name = entry.name.replace(/^\.?\//, '').replace(/\/$/, '');
+          files.set(name, entry.linkname !== undefined ? `-> ${entry.linkname}` : (entry.content ?? `<${entry.type}>`));
+        }
+      }
+      return files;
+    }
+    async function statesOf(sha: string, context: string, count: number): Promise<string[]> {
+      const end = Date.now() + 10_000;
+      let states: string[] = [];
+      while (Date.now() < end) {
+        states = github.statuses.filter((s) => s.sha === sha && s.context === context).map((s) => s.state);
+        if (states.length >= count) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return states;
+    }
+
+    beforeAll(async () => {
+      github = await FakeGitHub.start();
+      github.repository(REPO, { defaultBranch: 'main' });
+      work = await tempDir('berth-e2e-builds-');
+      env = await startBuildsEnv(github, (config) => {
+        config.builds.builder = builder;
+        config.builds.buildah = 'buildah';
+        config.builds.registryHost = 'berth.test';
+        config.builds.repositories = [linkedRepository({ rules: RULES })];
+        config.log.level = 'info';
+      });
+      host = env.server.host;
+    });
+
+    afterAll(async () => {
+      await env?.close();
+      await github?.close();
+      await work?.remove();
+    });
+
+    it('builds a signed push into the image the rules name, and tells GitHub', async () => {
+      const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-app') }, { message: 'add the app', refs: ['heads/main'] });
+      const started = Date.now();
+      const res = await env.push('refs/heads/main', sha, { message: 'add the app' });
+      expect(res.status).toBe(202);
+      const build = await env.waitFor(res.json.builds[0].id, ['succeeded', 'failed', 'cancelled'], 240_000);
+      const elapsed = Date.now() - started;
+      if (build.state !== 'succeeded') throw new Error((await env.client.get(`/api/builds/${build.id}/logs`)).body.toString());
+      console.log(`[measure] webhook-to-image with the ${builder} builder: ${elapsed} ms`);
+      expect(build).toMatchObject({ builder, tags: ['latest', 'main'] });
+
+      const config = await inspectConfig('acme/hello:latest');
+      expect(config.config.Cmd).toEqual(['/app/run.sh']);
+      expect(config.config.Env).toEqual(expect.arrayContaining(['GREETING=hello', 'APP_HOME=/app']));
+      expect(config.config.WorkingDir).toBe('/app');
+      expect(config.config.ExposedPorts).toEqual({ '8080/tcp': {} });
+      expect(config.config.Labels).toMatchObject({
+        'org.opencontainers.image.source': 'https://github.com/acme/hello',
+        'org.opencontainers.image.revision': sha,
+        'berth.test.tag': 'latest',
+      });
+      const files = await imageFiles('acme/hello:main');
+      expect(files.get('app/hello.txt')).toBe('hello from the pipeline\n');
+      expect(files.get('app/run.sh')).toBe('#!/bin/sh\necho "$GREETING"\n');
+      expect(files.get('app/data/nested.txt')).toBe('nested\n');
+      expect(files.get('app/link.txt')).toBe('-> hello.txt');
+      const digest = JSON.parse((await skopeo('inspect', '--tls-verify=false', `docker://${host}/acme/hello:main`)).stdout).Digest;
+      expect(digest).toBe(build.digest);
+      expect(await statesOf(sha, 'berth/main', 2)).toEqual(['pending', 'success']);
+      expect(await readdir(env.workDir)).toEqual([]);
+    });
+
+    it('tags a v1.2.3 tag push as 1.2.3', async () => {
+      const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-app') }, { refs: ['tags/v1.2.3'] });
+      const res = await env.push('refs/tags/v1.2.3', sha);
+      expect((await env.waitFor(res.json.builds[0].id, ['succeeded', 'failed'], 240_000)).state).toBe('succeeded');
+      expect(JSON.parse((await skopeo('list-tags', '--tls-verify=false', `docker://${host}/acme/hello`)).stdout).Tags).toEqual(expect.arrayContaining(['1.2.3', 'latest', 'main']));
+      expect((await inspectConfig('acme/hello:1.2.3')).config.Labels?.['berth.test.tag']).toBe('1.2.3');
+    });
+
+    if (builder === 'buildah') {
+      it('builds RUN through buildah FROM a base in Berth, and fails a failing RUN without pushing', async () => {
+        await pushBusybox(work.path, host);
+        const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-run') }, { refs: ['heads/main'] });
+        const started = Date.now();
+        const res = await env.push('refs/heads/main', sha);
+        const build = await env.waitFor(res.json.builds[0].id, ['succeeded', 'failed'], 240_000);
+        if (build.state !== 'succeeded') throw new Error((await env.client.get(`/api/builds/${build.id}/logs`)).body.toString());
+        console.log(`[measure] webhook-to-image with RUN (buildah): ${Date.now() - started} ms`);
+        const config = await inspectConfig('acme/hello:latest');
+        expect(config.config.Cmd).toEqual(['/bin/sh', '-c', 'cat /out/info.txt']);
+        expect(config.config.Env).toEqual(expect.arrayContaining(['MODE=run', 'PATH=/bin']));
+        expect(config.config.WorkingDir).toBe('/out');
+        const files = await imageFiles('acme/hello:latest');
+        expect(files.get('out/info.txt')).toBe('built from main\n');
+        expect(files.get('out/hello.txt')).toBe('hello from RUN\n');
+        expect(files.get('bin/sh')).toBe('-> busybox');
+
+        // A failing RUN: a failed build naming the step, GitHub hears failure, no tag moves.
+        const before = JSON.parse((await skopeo('inspect', '--tls-verify=false', `docker://${host}/acme/hello:latest`)).stdout).Digest;
+        const bad = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-run-fail') }, { refs: ['heads/main'] });
+        const failing = await env.push('refs/heads/main', bad);
+        const failed = await env.waitFor(failing.json.builds[0].id, ['succeeded', 'failed'], 240_000);
+        expect(failed).toMatchObject({ state: 'failed', failure: 'build' });
+        expect(failed.error).toMatch(/buildah bud exited with status/);
+        const log = (await env.client.get(`/api/builds/${failed.id}/logs`)).body.toString();
+        expect(log).toContain('about to fail');
+        expect(JSON.parse((await skopeo('inspect', '--tls-verify=false', `docker://${host}/acme/hello:latest`)).stdout).Digest).toBe(before);
+        expect(await statesOf(bad, 'berth/main', 2)).toEqual(['pending', 'failure']);
+        expect(await readdir(env.workDir)).toEqual([]);
+      });
+    } else {
+      it('fails a Dockerfile with RUN naming the instruction and line when the native builder is chosen', async () => {
+        const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-run') }, { refs: ['heads/main'] });
+        const res = await env.push('refs/heads/main', sha);
+        const failed = await env.waitFor(res.json.builds[0].id, ['succeeded', 'failed'], 60_000);
+        expect(failed).toMatchObject({ state: 'failed', failure: 'build', builder: 'native' });
+        expect(failed.error).toMatch(/^Dockerfile line 5: RUN /);
+      });
+    }
+  });
+}
+
+describeBuilder('native');
+describeBuilder('buildah');
