@@ -52,6 +52,8 @@ describe('native builder with real clients', { timeout: 300_000 }, () => {
   let builder: NativeBuilder;
   let storage: string[];
   let host: string;
+  /** The umoci-made images (test, test-arm64, multi), once the umoci test made them. */
+  let layout: TestLayout;
   /** The server's filesystem storage, which the measured child process writes to as well. */
   let storageRoot: string;
 
@@ -126,7 +128,7 @@ describe('native builder with real clients', { timeout: 300_000 }, () => {
   });
 
   it('builds FROM a umoci image pushed with skopeo, with multi-stage COPY --from', async () => {
-    const layout: TestLayout = await makeTestLayout(join(work.path, 'umoci'));
+    layout = await makeTestLayout(join(work.path, 'umoci'));
     await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:test`, `docker://${host}/base/app:v1`);
     const base = await inspectRaw('base/app:v1');
 
@@ -168,6 +170,23 @@ describe('native builder with real clients', { timeout: 300_000 }, () => {
     await run('podman', [...storage, 'pull', '--tls-verify=false', `${host}/demo/derived:1`]);
     const images = JSON.parse((await run('podman', [...storage, 'image', 'inspect', `${host}/demo/derived:1`])).stdout) as { Digest: string }[];
     expect(images[0]!.Digest).toBe(result.digest);
+  });
+
+  it('picks the platform from a multi-platform base, and takes a base by digest', async () => {
+    await skopeo('copy', '--all', '--dest-tls-verify=false', `oci:${layout.dir}:multi`, `docker://${host}/base/multi:1`);
+    const context = join(work.path, 'platforms');
+    await mkdir(context, { recursive: true });
+    const build = async (dockerfile: string, tag: string) => {
+      await writeFile(join(context, 'Dockerfile'), dockerfile);
+      await builder.build(buildRequest(context, { repository: 'demo/platforms', tags: [tag] }));
+      return inspectConfig(`demo/platforms:${tag}`);
+    };
+    expect((await build(`FROM ${host}/base/multi:1\nLABEL picked=default\n`, 'default')).architecture).toBe('amd64');
+    expect((await build('FROM --platform=linux/arm64 base/multi:1\nLABEL picked=arm64\n', 'arm64')).architecture).toBe('arm64');
+    const digest = await layout.digestOf('test');
+    const byDigest = await build(`FROM base/app@${digest}\nENV PINNED=1\n`, 'pinned');
+    expect(byDigest.config.Env).toEqual(expect.arrayContaining(['GREETING=hi', 'PINNED=1']));
+    expect((await inspectRaw('demo/platforms:pinned')).layers).toEqual((await inspectRaw('base/app:v1')).layers);
   });
 
   it('builds an image podman runs', async () => {
