@@ -53,6 +53,10 @@ export function parseDockerfile(text: string): Dockerfile {
   const escape: EscapeChar = directives.escape === '`' ? '`' : '\\';
   const continuation = new RegExp(`${escape === '\\' ? '\\\\' : '`'}[ \\t]*$`);
   const instructions: Instruction[] = [];
+  const finish = ({ text: joined, line }: { text: string; line: number }) => {
+    const match = /^(\S+)\s*([\s\S]*)$/.exec(joined.trim());
+    if (match) instructions.push({ name: match[1]!.toUpperCase(), args: match[2]!.trim(), line });
+  };
   let current: { text: string; line: number } | undefined;
   for (; index < lines.length; index++) {
     const raw = lines[index]!;
@@ -72,15 +76,11 @@ export function parseDockerfile(text: string): Dockerfile {
     } else {
       current.text += piece;
     }
-    const match = /^(\S+)\s*([\s\S]*)$/.exec(current.text.trim());
-    if (match) instructions.push({ name: match[1]!.toUpperCase(), args: match[2]!.trim(), line: current.line });
+    finish(current);
     current = undefined;
   }
-  // A continuation running into the end of the file still ends its instruction.
-  if (current) {
-    const match = /^(\S+)\s*([\s\S]*)$/.exec(current.text.trim());
-    if (match) instructions.push({ name: match[1]!.toUpperCase(), args: match[2]!.trim(), line: current.line });
-  }
+  // A continuation running into the end of the file (or into comments) still ends its instruction.
+  if (current) finish(current);
   return { directives, escape, instructions };
 }
 
@@ -256,9 +256,7 @@ export class SubstitutionError extends Error {
 
 /** Expands one word (quotes removed, variables replaced). Whitespace is kept as it is. */
 export function expandWord(word: string, lookup: Lookup, escape: EscapeChar = '\\'): string {
-  const lexer = new Lexer(word, lookup, escape);
-  const out = lexer.until(undefined);
-  return out;
+  return new Lexer(word, lookup, escape).until(undefined);
 }
 
 class Lexer {
