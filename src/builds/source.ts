@@ -6,8 +6,6 @@
  */
 import { lstat, mkdir, readFile, realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ExtractLimits, type ExtractResult, extractTarball, SourceError } from './extract.js';
 import type { GitHubApi } from './github.js';
 
@@ -27,12 +25,13 @@ export interface FetchSourceOptions {
 export async function fetchSource(options: FetchSourceOptions): Promise<ExtractResult> {
   const [owner, repo] = options.repository.split('/');
   const path = `repos/${encodeURIComponent(owner!)}/${encodeURIComponent(repo!)}/tarball/${encodeURIComponent(options.sha)}`;
-  const res = await options.github.request(path, { signal: options.signal });
-  if (!res.body) throw new SourceError('GitHub sent an empty tarball');
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > options.limits.maxBytes) throw new SourceError(`the tarball is larger than ${options.limits.maxBytes} bytes (builds.source.maxBytes)`);
+  const body = await options.github.download(path, options.signal);
+  const declared = Number(body.headers['content-length'] ?? NaN);
+  if (declared > options.limits.maxBytes) {
+    body.destroy();
+    throw new SourceError(`the tarball is larger than ${options.limits.maxBytes} bytes (builds.source.maxBytes)`);
+  }
   await mkdir(options.dest, { recursive: true, mode: 0o700 });
-  const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
   return extractTarball(body, options.dest, options.limits, options.signal);
 }
 

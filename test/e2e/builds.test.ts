@@ -3,14 +3,20 @@
  * build -> image in Berth under the rule's tags, checked with skopeo (config and layer files);
  * commit statuses pending then success. Both builders on a Dockerfile without RUN, and buildah
  * on one with RUN FROM a busybox base pushed into Berth first (CI has no internet: every base
- * comes from Berth). Webhook-to-image times are printed for the closing note.
+ * comes from Berth). Webhook-to-image times and the memory of a 200 MiB source build are printed
+ * for the closing note.
  */
-import { copyFile, mkdir, readdir, symlink } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { FIXTURES, linkedRepository, REPO, startBuildsEnv, type BuildsEnv } from '../api/builds-setup.js';
-import { FakeGitHub } from '../helpers/fake-github.js';
+import { FakeGitHub, pushPayload, signedDelivery, tarballOf } from '../helpers/fake-github.js';
 import { run } from '../helpers/images.js';
 import { layerEntries } from '../helpers/native-build.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -180,3 +186,89 @@ function describeBuilder(builder: 'native' | 'buildah'): void {
 
 describeBuilder('native');
 describeBuilder('buildah');
+
+/**
+ * Memory: a 200 MiB source tarball (random bytes: it does not compress) built by a Berth in its
+ * own process, whose peak resident memory (VmHWM) must stay under 250 MiB, with each builder.
+ * The tarball is made once, beforehand, and served from disk.
+ */
+describe('memory with a 200 MiB source tarball', { timeout: 600_000 }, () => {
+  const SIZE = 200 * 1024 * 1024;
+  let github: FakeGitHub;
+  let work: { path: string; remove: () => Promise<void> };
+  let sha: string;
+
+  beforeAll(async () => {
+    github = await FakeGitHub.start();
+    github.repository(REPO, { defaultBranch: 'main' });
+    work = await tempDir('berth-e2e-big-');
+    const tarball = join(work.path, 'source.tar.gz');
+    const top = 'acme-hello-big';
+    await pipeline(
+      tarballOf([
+        { name: `${top}/`, type: 'directory' },
+        { name: `${top}/Dockerfile`, content: 'FROM scratch\nCOPY big.bin /data/big.bin\nCMD ["/data/big.bin"]\n' },
+        { name: `${top}/big.bin`, size: SIZE },
+      ]),
+      createWriteStream(tarball),
+    );
+    sha = await github.commit(REPO, { tarballFile: tarball }, { refs: ['heads/main'] });
+  });
+
+  afterAll(async () => {
+    await github?.close();
+    await work?.remove();
+  });
+
+  it.each(['native', 'buildah'] as const)('stays under 250 MiB resident with the %s builder', async (builder) => {
+    const dir = join(work.path, builder);
+    await mkdir(dir, { recursive: true });
+    const config = join(dir, 'berth.yaml');
+    await writeFile(
+      config,
+      [
+        'storage: { filesystem: { root: ./data } }',
+        'log: { level: info }',
+        'builds:',
+        `  builder: ${builder}`,
+        '  workDir: ./work',
+        `  github: { api: "${github.url}", token: t0ken }`,
+        '  repositories:',
+        `    - { github: ${REPO}, secret: big-secret-1, image: acme/big }`,
+        '',
+      ].join('\n'),
+    );
+    const cli = join(import.meta.dirname, '../../dist/src/cli.js');
+    const child = spawn(process.execPath, [cli, 'serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let url = '';
+      const lines = createInterface({ input: child.stdout! });
+      for await (const line of lines) {
+        const entry = JSON.parse(line) as { msg: string; url?: string };
+        if (entry.msg === 'listening') {
+          url = entry.url!;
+          break;
+        }
+      }
+      child.stdout!.resume(); // request log lines: not needed
+      const signed = signedDelivery('big-secret-1', 'push', pushPayload({ repository: REPO, ref: 'refs/heads/main', sha }));
+      const started = Date.now();
+      const res = await fetch(`${url}/webhooks/github`, { method: 'POST', body: signed.body, headers: signed.headers });
+      expect(res.status).toBe(202);
+      const id = ((await res.json()) as { builds: { id: string }[] }).builds[0]!.id;
+      let state = '';
+      while (!['succeeded', 'failed', 'cancelled'].includes(state)) {
+        await new Promise((r) => setTimeout(r, 250));
+        state = ((await (await fetch(`${url}/api/builds/${id}`)).json()) as { state: string }).state;
+      }
+      const log = await (await fetch(`${url}/api/builds/${id}/logs`)).text();
+      expect(state, log).toBe('succeeded');
+      const peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))![1]);
+      console.log(`[measure] 200 MiB source with the ${builder} builder: ${Date.now() - started} ms, Berth peak RSS ${Math.round(peakKiB / 1024)} MiB`);
+      expect(peakKiB).toBeLessThan(250 * 1024);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+});

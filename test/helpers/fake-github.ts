@@ -8,7 +8,8 @@
  * needed or wanted there), as GitHub does.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink, lstat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -200,12 +201,18 @@ export class FakeGitHub {
   }
 
   /** Adds a commit whose tree is a fixture folder (or raw entries); points `refs` at it. */
-  async commit(fullName: string, source: { dir?: string; entries?: TarEntry[] | (() => AsyncIterable<TarEntry>) }, options: { message?: string; refs?: string[]; sha?: string } = {}): Promise<string> {
+  async commit(
+    fullName: string,
+    source: { dir?: string; entries?: TarEntry[] | (() => AsyncIterable<TarEntry>); tarballFile?: string },
+    options: { message?: string; refs?: string[]; sha?: string } = {},
+  ): Promise<string> {
     const repo = this.repository(fullName);
     const sha = options.sha ?? randomSha();
     const top = `${fullName.replace('/', '-')}-${sha.slice(0, 7)}`;
     const entries = source.dir ? await folderEntries(source.dir, top) : (source.entries ?? []);
-    repo.commits.set(sha, { sha, message: options.message ?? 'a commit', tarball: () => tarballOf(entries, sha) });
+    // A tarball made beforehand (big ones: served at disk speed, not made on every request).
+    const tarball = source.tarballFile ? () => createReadStream(source.tarballFile!) : () => tarballOf(entries, sha);
+    repo.commits.set(sha, { sha, message: options.message ?? 'a commit', tarball });
     for (const ref of options.refs ?? []) repo.refs.set(ref, sha);
     return sha;
   }
