@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { matchRules } from '../../src/builds/rules.js';
 import { loadConfig } from '../../src/config.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -50,6 +51,14 @@ builds:
         { name: 'rule2', type: 'branch', source: 'main', tag: 'latest', dockerfile: 'Dockerfile', context: '', buildArgs: {} },
       ],
     });
+  });
+
+  it('reads config/examples/builds.yaml, whose release rule tags v1.2.3 as 1.2.3, 1.2 and latest', () => {
+    const builds = loadConfig({ file: join(import.meta.dirname, '../../config/examples/builds.yaml'), env: {} }).builds;
+    const api = builds.repositories.find((r) => r.github === 'acme/api')!;
+    expect(matchRules(api.rules, { type: 'tag', name: 'v1.2.3' }).map((m) => m.tags)).toEqual([['1.2.3', '1.2', 'latest']]);
+    expect(matchRules(api.rules, { type: 'branch', name: 'main' }).map((m) => m.tags)).toEqual([['edge', 'main']]);
+    expect(api.rules[1]).toMatchObject({ context: 'services/api', dockerfile: 'docker/Dockerfile.prod' });
   });
 
   it('takes scalar keys from the environment', async () => {
