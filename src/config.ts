@@ -20,8 +20,9 @@ export interface Config {
   /** HOST:PORT to listen on; port 0 picks a free port. */
   listen: string;
   storage: {
-    driver: 'filesystem' | 'memory';
+    driver: 'filesystem' | 's3' | 'memory';
     filesystem: { root: string };
+    s3: S3Config;
   };
   limits: {
     /** Largest manifest accepted (bytes); the spec asks registries to take at least 4 MiB. */
@@ -38,6 +39,60 @@ export interface Config {
   log: { level: LogLevel };
 }
 
+export interface S3Config {
+  bucket: string;
+  region: string;
+  /** S3-compatible stores (MinIO, Ceph RGW, R2, ...); empty: AWS. */
+  endpoint: string;
+  forcePathStyle: boolean;
+  /** Key prefix (Distribution's rootdirectory). */
+  prefix: string;
+  /** Empty: the standard AWS environment / profile / role chain. */
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  storageClass: string;
+  serverSideEncryption: '' | 'AES256' | 'aws:kms';
+  kmsKeyId: string;
+  /** Bytes per multipart part (5 MiB to 5 GiB). */
+  partSize: number;
+  /** Answer blob GETs with 307 to a presigned URL. */
+  redirect: boolean;
+  /** Presigned URL lifetime, seconds. */
+  redirectExpiry: number;
+}
+
+const MiB = 1024 * 1024;
+
+const S3_SCHEMA: Field = {
+  kind: 'object',
+  fields: {
+    bucket: { kind: 'string', default: '', pattern: /^(|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$/, hint: 'must be an S3 bucket name' },
+    region: { kind: 'string', default: 'us-east-1' },
+    endpoint: { kind: 'string', default: '', pattern: /^(|https?:\/\/\S+)$/, hint: 'must be an http(s) URL or empty' },
+    forcePathStyle: { kind: 'boolean', default: false },
+    prefix: { kind: 'string', default: '', pattern: /^[A-Za-z0-9._\/-]*$/, hint: 'may hold only letters, digits and . _ - /' },
+    accessKeyId: { kind: 'string', default: '' },
+    secretAccessKey: { kind: 'string', default: '', secret: true },
+    sessionToken: { kind: 'string', default: '', secret: true },
+    storageClass: { kind: 'string', default: 'STANDARD', pattern: /^[A-Z_]+$/, hint: 'must be an S3 storage class such as STANDARD' },
+    serverSideEncryption: { kind: 'enum', default: '', values: ['', 'AES256', 'aws:kms'] },
+    kmsKeyId: { kind: 'string', default: '' },
+    partSize: { kind: 'integer', default: 16 * MiB, min: 5 * MiB, max: 5 * 1024 * MiB },
+    redirect: { kind: 'boolean', default: false },
+    redirectExpiry: { kind: 'integer', default: 1200, min: 1, max: 7 * 24 * 3600 },
+  },
+};
+
+/** Rules between keys, checked after each key on its own. */
+function checkCrossKeys(config: Config): void {
+  const s3 = config.storage.s3;
+  if (config.storage.driver === 's3' && s3.bucket === '') throw new ConfigError('storage.s3.bucket: needed when storage.driver is s3');
+  if ((s3.accessKeyId === '') !== (s3.secretAccessKey === '')) {
+    throw new ConfigError('storage.s3.accessKeyId and storage.s3.secretAccessKey: give both or neither (neither: the AWS credential chain)');
+  }
+}
+
 const LISTEN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 export const CONFIG_SCHEMA: Field = {
@@ -47,8 +102,9 @@ export const CONFIG_SCHEMA: Field = {
     storage: {
       kind: 'object',
       fields: {
-        driver: { kind: 'enum', default: 'filesystem', values: ['filesystem', 'memory'] },
+        driver: { kind: 'enum', default: 'filesystem', values: ['filesystem', 's3', 'memory'] },
         filesystem: { kind: 'object', fields: { root: { kind: 'path', default: './data' } } },
+        s3: S3_SCHEMA,
       },
     },
     limits: {
@@ -117,7 +173,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
   const prefix = options.file ? `${options.file}: ` : '';
   try {
-    return checkField(CONFIG_SCHEMA, value, '', resolvePath) as Config;
+    const config = checkField(CONFIG_SCHEMA, value, '', resolvePath) as Config;
+    checkCrossKeys(config);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`config: ${prefix}${err.message}`);
     throw err;

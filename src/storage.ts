@@ -2,12 +2,23 @@
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { createFilesystemDriver } from '../storage-drivers/filesystem.js';
 import { createMemoryDriver } from '../storage-drivers/memory.js';
+import { createS3Driver } from '../storage-drivers/s3.js';
 import type { Config } from './config.js';
 
 export function createStorageDriver(storage: Config['storage']): StorageDriver {
   switch (storage.driver) {
     case 'filesystem':
       return createFilesystemDriver(storage.filesystem.root);
+    case 's3': {
+      const { sessionToken, accessKeyId, secretAccessKey, endpoint, serverSideEncryption, ...rest } = storage.s3;
+      return createS3Driver({
+        ...rest,
+        endpoint: endpoint || undefined,
+        serverSideEncryption,
+        // Empty keys: the SDK's own chain (AWS_* environment, profile, instance role).
+        ...(accessKeyId ? { accessKeyId, secretAccessKey, sessionToken: sessionToken || undefined } : {}),
+      });
+    }
     case 'memory':
       return createMemoryDriver();
   }

@@ -63,7 +63,8 @@ export class ManifestStore {
     const manifest = parseManifest(bytes, contentType);
     await this.checkReferences(name, manifest.blobs, manifest.manifests);
 
-    if ((await this.blobs.storedSize(digest)) !== bytes.length) await this.driver.putContent(layout.blobData(digest), bytes);
+    // Written even when already stored: one small PUT is cheaper than asking first (on S3).
+    await this.driver.putContent(layout.blobData(digest), bytes);
     await this.driver.putContent(layout.manifestRevisionLink(name, digest), Buffer.from(digest));
     await Promise.all(tags.map((tag) => this.driver.putContent(layout.tagCurrentLink(name, tag), Buffer.from(digest))));
     const subject = manifest.subject?.digest;

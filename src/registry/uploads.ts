@@ -172,11 +172,13 @@ export class Uploads {
     });
   }
 
-  /** Opens the upload's writer for appending; BLOB_UPLOAD_UNKNOWN when there is no such upload. */
+  /**
+   * Opens the upload's writer for appending; BLOB_UPLOAD_UNKNOWN when there is no such upload
+   * (never started, finished or cancelled: its data is gone, so there is nothing to append to).
+   */
   private async open(name: string, uuid: string): Promise<FileWriter> {
     if (!UUID.test(uuid)) throw uploadUnknown(uuid);
     try {
-      await this.driver.stat(layout.uploadStartedAt(name, uuid));
       return await this.driver.writer(layout.uploadData(name, uuid), true);
     } catch (err) {
       if (err instanceof PathNotFoundError) throw uploadUnknown(uuid);
@@ -250,8 +252,9 @@ export class Uploads {
   }
 
   private async store(name: string, uuid: string, digest: string): Promise<void> {
-    const data = layout.uploadData(name, uuid);
-    if ((await this.blobs.storedSize(digest)) === undefined) await this.driver.move(data, layout.blobData(digest));
+    // No "already stored?" check first: it costs a round trip or two on S3 on every push, and
+    // moving verified bytes over the same content is harmless (content-addressed).
+    await this.driver.move(layout.uploadData(name, uuid), layout.blobData(digest));
     await this.blobs.link(name, digest);
     await deleteIfPresent(this.driver, layout.upload(name, uuid));
   }

@@ -67,7 +67,7 @@ describe('config', () => {
   it.each([
     ['an unknown key', 'listn: 1.2.3.4:5\n', /listn: unknown key/],
     ['an unknown nested key', 'storage:\n  drivr: memory\n', /storage\.drivr: unknown key/],
-    ['a bad enum', 'storage:\n  driver: ftp\n', /storage\.driver: must be one of filesystem, memory \(got "ftp"\)/],
+    ['a bad enum', 'storage:\n  driver: ftp\n', /storage\.driver: must be one of filesystem, s3, memory \(got "ftp"\)/],
     ['a bad listen', 'listen: everywhere\n', /listen: must be HOST:PORT/],
     ['a string for a number', 'limits:\n  maxBlobSize: lots\n', /limits\.maxBlobSize: must be a whole number/],
     ['a too small manifest limit', 'limits:\n  maxManifestSize: 10\n', /limits\.maxManifestSize: must be at least/],
@@ -83,6 +83,19 @@ describe('config', () => {
     expect(() => loadConfig({ env: { BERTH_LISTEM: 'x' } })).toThrow(/BERTH_LISTEM: unknown setting/);
     expect(() => loadConfig({ env: { BERTH_LIMITS_MAXBLOBSIZE: '12k' } })).toThrow(/BERTH_LIMITS_MAXBLOBSIZE: must be a whole number/);
     expect(() => loadConfig({ env: { BERTH_UPLOADS_AUTOMATICMOUNT: 'maybe' } })).toThrow(/BERTH_UPLOADS_AUTOMATICMOUNT: must be true or false/);
+  });
+
+  it('checks the S3 settings together', async () => {
+    expect(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: 's3' } })).toThrow(/storage\.s3\.bucket: needed when storage\.driver is s3/);
+    expect(() => loadConfig({ env: { BERTH_STORAGE_S3_ACCESSKEYID: 'AKIA' } })).toThrow(/give both or neither/);
+    const s3 = loadConfig({
+      file: await file('storage:\n  driver: s3\n  s3:\n    bucket: my-bucket\n    endpoint: http://127.0.0.1:9000\n'),
+      env: { BERTH_STORAGE_S3_FORCEPATHSTYLE: 'true', BERTH_STORAGE_S3_PARTSIZE: '8388608' },
+    });
+    expect(s3.storage.s3).toMatchObject({ bucket: 'my-bucket', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, partSize: 8388608, redirect: false });
+    expect(() => loadConfig({ env: { BERTH_STORAGE_S3_PARTSIZE: '1024' } })).toThrow(/storage\.s3\.partSize: must be at least 5242880/);
+    const secret = await file('storage:\n  s3:\n    secretAccessKey: 42\n');
+    expect(() => loadConfig({ file: secret, env: {} })).toThrow(/secretAccessKey: must be a string/);
   });
 
   it('reports a missing file', () => {
