@@ -66,8 +66,9 @@ function nap(store: RecordStore, id: string, ms: number): Promise<void> {
 /** The log as it grows, until the build ends, the client leaves or the server closes. */
 async function* followLog(ctx: ApiContext, store: RecordStore, id: string): AsyncGenerator<Buffer> {
   // The HTTP server stops listening first when it closes: a follower then ends, so that a
-  // shutdown does not wait for builds to finish.
-  const server = (ctx.req.socket as Socket & { server?: Server }).server;
+  // shutdown does not wait for builds to finish; and its connection closes once the answer is
+  // out (an idle keep-alive connection would hold the shutdown until its grace time is over).
+  const socket = ctx.req.socket as Socket & { server?: Server };
   let offset = 0;
   for (;;) {
     const record = await store.get(id);
@@ -76,7 +77,11 @@ async function* followLog(ctx: ApiContext, store: RecordStore, id: string): Asyn
       offset += chunk.length;
       yield chunk;
     }
-    if (!record || isFinished(record.state) || server?.listening === false) return;
+    if (socket.server?.listening === false) {
+      ctx.res.once('finish', () => socket.end());
+      return;
+    }
+    if (!record || isFinished(record.state)) return;
     await nap(store, id, FOLLOW_POLL_MS);
   }
 }

@@ -195,7 +195,13 @@ describe('build queue across a restart', { timeout: 90_000 }, () => {
     const full = await first.push('refs/heads/main', basic, { delivery: 'retry-me' });
     expect(full.status).toBe(429);
     expect(errorCode(full)).toBe('TOOMANYREQUESTS');
+    // A log follower does not hold up the shutdown: its stream ends when the server closes.
+    const follower = await fetch(`${first.server.url}/api/builds/${running}/logs`);
+    const reading = follower.text();
+    const closing = Date.now();
     await first.stop();
+    expect(Date.now() - closing).toBeLessThan(5000);
+    expect(await reading).toMatch(/==> fetching/);
     const interrupted = JSON.parse((await import('node:fs')).readFileSync(join(first.root, '_berth/builds', running, 'record.json'), 'utf8')) as { state: string; attempt: number };
     expect(interrupted).toMatchObject({ state: 'queued', attempt: 2 });
 
