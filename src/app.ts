@@ -33,6 +33,8 @@ export interface AppOptions {
   driver?: StorageDriver;
 }
 
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED']);
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
@@ -42,14 +44,20 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const auth = await createAuth(config.auth, { driver, log });
   const builds = createBuilds(config, { registry, driver, auth, log });
   const koa = new Koa<AppState>({ proxy: false });
-  // Errors after the response started (a client gone mid-download) end here: log, no reply.
-  koa.on('error', (err: Error) => log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'response stream failed'));
+  // Errors after the response started end here: log, no reply. A client that closes the
+  // connection early (or right after reading the last byte, as Go clients do) is no fault.
+  koa.on('error', (err: Error) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    const clientGone = code !== undefined && CLIENT_GONE.has(code);
+    log[clientGone ? 'debug' : 'warn']({ err: { message: err.message, code } }, clientGone ? 'client closed the connection' : 'response stream failed');
+  });
 
   koa.use(errorMiddleware);
   koa.use(async (ctx, next) => {
     const given = ctx.get('X-Request-Id');
     const requestId = REQUEST_ID.test(given) ? given : randomUUID();
     const started = process.hrtime.bigint();
+    const remote = ctx.ip; // read now: it is gone once the socket closes
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
     ctx.set('X-Request-Id', requestId);
@@ -62,7 +70,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
           bytesIn: Number(ctx.get('Content-Length')) || undefined,
           bytesOut: ctx.response.length,
-          remote: ctx.ip,
+          remote,
           user: ctx.state.permissions?.subject,
           completed: ctx.res.writableFinished,
         },

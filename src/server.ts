@@ -43,7 +43,8 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
-  log.info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver, auth: config.auth.mode }, 'listening');
+  // At info level whatever the configured level: scripts and tests read the bound address here.
+  log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver, auth: config.auth.mode }, 'listening');
   await app.builds.start(url);
   if (config.auth.mode === 'none' && !isLoopback(host)) {
     log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');

@@ -29,9 +29,9 @@ describe('berth CLI', { timeout: 30_000 }, () => {
   });
   afterEach(async () => dir.remove());
 
-  it('serves with a config file and --listen, logs one listening line, and exits cleanly on SIGTERM', async () => {
+  it('serves with a config file and --listen, logs the listening line even at level warn, and exits cleanly on SIGTERM', async () => {
     const config = join(dir.path, 'berth.yaml');
-    await writeFile(config, 'storage:\n  filesystem:\n    root: ./store\nlog:\n  level: info\n');
+    await writeFile(config, 'storage:\n  filesystem:\n    root: ./store\nlog:\n  level: warn\n');
     const child = berth(['serve', '--config', config, '--listen', '127.0.0.1:0']);
     const lines = createInterface({ input: child.stdout! });
     let url = '';
