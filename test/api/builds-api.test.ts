@@ -188,26 +188,27 @@ describe('build queue across a restart', { timeout: 90_000 }, () => {
       config.builds.repositories = [linkedRepository({ rules: [{ name: 'any', type: 'branch', source: '/.*/', tag: '{sourceref}', dockerfile: 'Dockerfile', context: '', buildArgs: {} }] })];
     };
     const first = await startBuildsEnv(github, configure);
-    const running = (await first.push('refs/heads/slow', slow)).json.builds[0].id as string;
-    await first.waitFor(running, ['running']);
-    const queued = [(await first.push('refs/heads/main', basic)).json.builds[0].id, (await first.push('refs/heads/main', basic)).json.builds[0].id] as string[];
-    // The queue is full (queueLimit 2): a third is refused, and its delivery can be retried.
-    const full = await first.push('refs/heads/main', basic, { delivery: 'retry-me' });
-    expect(full.status).toBe(429);
-    expect(errorCode(full)).toBe('TOOMANYREQUESTS');
-    // A log follower does not hold up the shutdown: its stream ends when the server closes.
-    const follower = await fetch(`${first.server.url}/api/builds/${running}/logs`);
-    const reading = follower.text();
-    const closing = Date.now();
-    await first.stop();
-    expect(Date.now() - closing).toBeLessThan(5000);
-    expect(await reading).toMatch(/==> fetching/);
-    const interrupted = JSON.parse((await import('node:fs')).readFileSync(join(first.root, '_berth/builds', running, 'record.json'), 'utf8')) as { state: string; attempt: number };
-    expect(interrupted).toMatchObject({ state: 'queued', attempt: 2 });
-
-    // Same storage, a new server: every build runs (the slow one is made quick by cancelling).
-    const second = await startBuildsEnv(github, configure, { root: first.root, workDir: first.workDir });
+    let second: BuildsEnv | undefined;
     try {
+      const running = (await first.push('refs/heads/slow', slow)).json.builds[0].id as string;
+      await first.waitFor(running, ['running']);
+      const queued = [(await first.push('refs/heads/main', basic)).json.builds[0].id, (await first.push('refs/heads/main', basic)).json.builds[0].id] as string[];
+      // The queue is full (queueLimit 2): a third is refused, and its delivery can be retried.
+      const full = await first.push('refs/heads/main', basic, { delivery: 'retry-me' });
+      expect(full.status).toBe(429);
+      expect(errorCode(full)).toBe('TOOMANYREQUESTS');
+      // A log follower does not hold up the shutdown: its stream ends when the server closes.
+      const follower = await fetch(`${first.server.url}/api/builds/${running}/logs`);
+      const reading = follower.text();
+      const closing = Date.now();
+      await first.stop();
+      expect(Date.now() - closing).toBeLessThan(5000);
+      expect(await reading).toMatch(/==> fetching/);
+      const interrupted = JSON.parse((await import('node:fs')).readFileSync(join(first.root, '_berth/builds', running, 'record.json'), 'utf8')) as { state: string; attempt: number };
+      expect(interrupted).toMatchObject({ state: 'queued', attempt: 2 });
+
+      // Same storage, a new server: every build runs (the slow one is made quick by cancelling).
+      second = await startBuildsEnv(github, configure, { root: first.root, workDir: first.workDir });
       await second.waitFor(running, ['running']);
       await second.client.request('POST', `/api/builds/${running}/cancel`);
       for (const id of queued) expect((await second.waitFor(id)).state).toBe('succeeded');
@@ -218,7 +219,7 @@ describe('build queue across a restart', { timeout: 90_000 }, () => {
       expect(retry.status).toBe(202);
       await second.waitFor(retry.json.builds[0].id);
     } finally {
-      await second.close();
+      await second?.close();
       await first.close();
       await github.close();
     }
