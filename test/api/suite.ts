@@ -484,7 +484,8 @@ export function runApiSuite(name: string, factory: ConfigFactory): void {
         expect(results).toEqual(Array(10).fill(201));
         const driver = server.app.registry.driver;
         const hex = digest.slice(7);
-        expect(await driver.list(`/blobs/sha256/${hex.slice(0, 2)}`)).toEqual([`/blobs/sha256/${hex.slice(0, 2)}/${hex}`]);
+        // Other tests' blobs may share the two-hex folder: look at this blob's entries only.
+        expect((await driver.list(`/blobs/sha256/${hex.slice(0, 2)}`)).filter((p) => p.includes(hex))).toEqual([`/blobs/sha256/${hex.slice(0, 2)}/${hex}`]);
         expect(await driver.list(`/blobs/sha256/${hex.slice(0, 2)}/${hex}`)).toEqual([`/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`]);
         for (const name of names) {
           expect((await driver.getContent(`/repositories/${name}/_layers/sha256/${hex}/link`)).toString()).toBe(digest);
