@@ -54,8 +54,11 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   const close = (graceMs = 10_000): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      // Keep-alive connections whose request finishes during the grace period go at once too.
+      const idle = setInterval(() => server.closeIdleConnections(), 100);
       server.close(() => {
         clearTimeout(timer);
+        clearInterval(idle);
         resolve();
       });
       server.closeIdleConnections();

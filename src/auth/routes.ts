@@ -17,13 +17,13 @@ import Router from '@koa/router';
 import type { ApiContext, AppState } from '../api/http.js';
 import { readSmallBody } from '../api/http.js';
 import { RegistryError } from '../registry/errors.js';
-import type { AccessPolicy } from './access.js';
+import { type AccessPolicy, ALL_ACTIONS } from './access.js';
 import type { AuthConfig } from './config.js';
 import { parseAuthorization } from './credentials.js';
 import { grantScopes, type UserPrincipal } from './grants.js';
 import type { Authenticator } from './login.js';
 import { formatGranted, type ResourceScope, ScopeError, parseScopes } from './scope.js';
-import { TokenError, type TokenService } from './token.js';
+import { looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
 export interface TokenRouteDeps {
   config: AuthConfig;
@@ -109,6 +109,31 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
     }
   }
 
+  /**
+   * Berth's own clients (buildah pushing a build) sign in with the short-lived internal token they
+   * were given as the password: they get a token with what that token holds and nothing more.
+   * Undefined when the password is no such token (then it is an ordinary sign-in).
+   */
+  async function internalGrant(ctx: ApiContext, username: string, password: string, scopes: ResourceScope[]) {
+    if (!looksLikeJwt(password)) return undefined;
+    let internal: VerifiedToken;
+    try {
+      internal = await tokens.verifyAccess(password);
+    } catch (err) {
+      if (err instanceof TokenError) return undefined;
+      throw err;
+    }
+    if (!internal.internal || internal.subject !== username) return undefined;
+    const access = scopes.map((scope) => {
+      const wanted = scope.actions.flatMap((a) => (a === '*' ? [...ALL_ACTIONS] : [a]));
+      return { type: scope.type, name: scope.name, actions: wanted.filter((a) => tokenAllows(internal, scope.type, scope.name, a)) };
+    });
+    const ttl = Math.max(1, Math.min(config.tokenTtl, Math.floor((internal.expiresAt - Date.now()) / 1000)));
+    const issued = await tokens.issueAccess({ subject: username, access, internal: true, ttl });
+    ctx.state.log.info({ user: username, internal: true, granted: formatGranted(access) || undefined }, 'token issued');
+    return issued;
+  }
+
   async function issue(ctx: ApiContext, principal: UserPrincipal | undefined, scopes: ResourceScope[], offline: boolean, clientId: string | undefined) {
     const access = grantScopes(policy, principal, scopes);
     const issued = await tokens.issueAccess({ subject: principal?.name ?? '', access, ...(principal?.robot ? { robot: principal.robot.id } : {}) });
@@ -133,6 +158,13 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
       checkService(query.get('service') ?? undefined);
       const scopes = scopesOf(query.getAll('scope'));
       const credentials = parseAuthorization(ctx.get('Authorization'));
+      if (credentials.kind === 'basic') {
+        const internal = await internalGrant(ctx, credentials.username, credentials.password, scopes);
+        if (internal) {
+          sendJson(ctx, 200, { token: internal.token, access_token: internal.token, expires_in: internal.expiresIn, issued_at: internal.issuedAt });
+          return;
+        }
+      }
       let principal: UserPrincipal | undefined;
       if (credentials.kind === 'basic') principal = await login(credentials.username, credentials.password, 'token');
       else if (credentials.kind !== 'none') throw badCredentials();
@@ -169,6 +201,11 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
           const username = form.get('username');
           const password = form.get('password');
           if (!username || password === null) throw new TokenRequestError(400, 'invalid_request', 'username and password are required');
+          const internal = await internalGrant(ctx, username, password, scopes);
+          if (internal) {
+            sendJson(ctx, 200, { access_token: internal.token, token: internal.token, expires_in: internal.expiresIn, issued_at: internal.issuedAt });
+            return;
+          }
           principal = await login(username, password, 'oauth');
           break;
         }

@@ -55,6 +55,11 @@ const REFRESH_TYP = 'berth-refresh+jwt';
 export const MAX_TOKEN_LENGTH = 8192;
 const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const MAX_ACCESS_ENTRIES = 256;
+
+/** Whether `text` has a JWT's shape (three base64url parts), before any verification. */
+export function looksLikeJwt(text: string): boolean {
+  return text.length <= MAX_TOKEN_LENGTH && SHAPE.test(text);
+}
 const CACHE_SIZE = 10_000;
 
 function parseAccess(value: unknown): Map<string, Set<string>> {

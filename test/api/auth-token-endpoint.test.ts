@@ -233,6 +233,31 @@ describe('token endpoint', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('internal tokens as passwords (the build pusher)', () => {
+    it('trade an internal token for a token holding no more than it does', async () => {
+      const internal = (await s.server.app.auth.issueInternalToken('berth-build', 'builds/app', ['pull', 'push'], 120))!;
+      secrets.add(internal);
+      const reply = remember(await tokenReply(s.client, 'berth-build', ['repository:builds/app:pull,push,delete', 'repository:team-a/x:pull'], internal));
+      expect(reply.status).toBe(200);
+      expect(accessOf(reply.json.token)).toEqual([
+        { type: 'repository', name: 'builds/app', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'team-a/x', actions: [] },
+      ]);
+      const manifest = await s.client.head('/v2/builds/app/manifests/latest', bearer(reply.json.token));
+      expect(manifest.status).toBe(404);
+      const form = remember(await post({ grant_type: 'password', username: 'berth-build', password: internal, scope: 'repository:builds/app:push' }));
+      expect(accessOf(form.json.access_token)).toEqual([{ type: 'repository', name: 'builds/app', actions: ['push'] }]);
+    });
+
+    it('refuse an internal token under another name, and an ordinary access token as a password', async () => {
+      const internal = (await s.server.app.auth.issueInternalToken('berth-build', 'builds/app', ['pull'], 120))!;
+      secrets.add(internal);
+      expect((await tokenReply(s.client, 'alice', ['repository:builds/app:pull'], internal)).status).toBe(401);
+      const ordinary = remember(await tokenReply(s.client, 'alice', ['repository:team-a/x:pull'])).json.token as string;
+      expect((await tokenReply(s.client, 'alice', ['repository:team-a/x:pull'], ordinary)).status).toBe(401);
+    });
+  });
+
   describe('login backoff', () => {
     it('slows a user name down after 3 failures: 429 with Retry-After, doubling 0.4s -> 0.8s -> 1.6s (bound), even for the right password', async () => {
       const attempt = (password: string) => tokenReply(s.client, 'dave', [], password);

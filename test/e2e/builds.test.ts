@@ -16,7 +16,9 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { FIXTURES, linkedRepository, REPO, startBuildsEnv, type BuildsEnv } from '../api/builds-setup.js';
+import { basic, PASSWORDS, teamAuth, writeUsersFile } from '../helpers/auth-server.js';
 import { FakeGitHub, pushPayload, signedDelivery, tarballOf } from '../helpers/fake-github.js';
+import { Client } from '../helpers/http.js';
 import { run } from '../helpers/images.js';
 import { layerEntries } from '../helpers/native-build.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -35,7 +37,7 @@ const RULES: Config['builds']['repositories'][number]['rules'] = [
 ];
 
 /** A busybox base image (FROM scratch + static busybox and a few applet links), made with umoci. */
-async function pushBusybox(dir: string, host: string): Promise<void> {
+async function pushBusybox(dir: string, host: string, skopeoFlags: string[] = []): Promise<void> {
   const layout = join(dir, 'OCI');
   const bundle = join(dir, 'bundle');
   await run('umoci', ['init', '--layout', layout]);
@@ -46,7 +48,7 @@ async function pushBusybox(dir: string, host: string): Promise<void> {
   for (const applet of ['sh', 'mkdir', 'cat', 'ls', 'echo']) await symlink('busybox', join(bundle, 'rootfs/bin', applet));
   await run('umoci', ['repack', '--image', `${layout}:base`, bundle]);
   await run('umoci', ['config', '--image', `${layout}:base`, '--config.env', 'PATH=/bin', '--architecture', 'amd64', '--os', 'linux']);
-  await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${host}/base/busybox:1`]);
+  await run('skopeo', ['copy', ...skopeoFlags, '--dest-tls-verify=false', `oci:${layout}:base`, `docker://${host}/base/busybox:1`]);
 }
 
 function describeBuilder(builder: 'native' | 'buildah'): void {
@@ -186,6 +188,66 @@ function describeBuilder(builder: 'native' | 'buildah'): void {
 
 describeBuilder('native');
 describeBuilder('buildah');
+
+/**
+ * With token auth on, buildah pulls its base and pushes the result with the short-lived internal
+ * token the pipeline hands it (traded at /token like a password), limited to the linked
+ * repository's target and base patterns.
+ */
+describe('a buildah build with token auth on', { timeout: 300_000 }, () => {
+  let github: FakeGitHub;
+  let env: BuildsEnv;
+  let work: { path: string; remove: () => Promise<void> };
+  let alice: Client;
+
+  beforeAll(async () => {
+    work = await tempDir('berth-e2e-builds-auth-');
+    const usersFile = join(work.path, 'users.htpasswd');
+    await writeUsersFile(usersFile);
+    github = await FakeGitHub.start();
+    github.repository(REPO, { defaultBranch: 'main' });
+    env = await startBuildsEnv(github, (config) => {
+      teamAuth(config, usersFile);
+      config.auth.rules.splice(-1, 0, { repository: 'base/*', team: 'dev', actions: ['pull', 'push'] });
+      config.builds.builder = 'buildah';
+      config.builds.buildah = 'buildah';
+      config.builds.registryHost = 'berth.test';
+      config.builds.repositories = [linkedRepository({ rules: RULES, image: 'team-a/hello', pull: ['base/*'] })];
+    });
+    alice = new Client(env.server.url, { Authorization: basic('alice', PASSWORDS.alice!) });
+  });
+
+  afterAll(async () => {
+    await env?.close();
+    await github?.close();
+    await work?.remove();
+  });
+
+  it('pulls the base and pushes the image with the internal token', async () => {
+    const host = env.server.host;
+    const creds = `alice:${PASSWORDS.alice}`;
+    const layout = join(work.path, 'base');
+    await mkdir(layout);
+    await pushBusybox(layout, host, ['--dest-creds', creds]);
+    expect((await env.client.get('/v2/base/busybox/manifests/1')).status).toBe(401);
+
+    const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-run') }, { refs: ['heads/main'] });
+    const res = await env.push('refs/heads/main', sha);
+    expect(res.status).toBe(202);
+    const id = res.json.builds[0].id as string;
+    let build: Record<string, unknown> = {};
+    for (const end = Date.now() + 240_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+      build = (await alice.get(`/api/builds/${id}`)).json;
+      if (build.state === 'succeeded' || build.state === 'failed') break;
+    }
+    if (build.state !== 'succeeded') throw new Error((await alice.get(`/api/builds/${id}/logs`)).body.toString());
+    const inspect = JSON.parse((await run('skopeo', ['inspect', '--config', '--creds', creds, '--tls-verify=false', `docker://${host}/team-a/hello:latest`])).stdout) as InspectConfig;
+    expect(inspect.config.Env).toEqual(expect.arrayContaining(['MODE=run']));
+    const logs = env.server.logs.map((line) => JSON.stringify(line)).join('\n');
+    expect(logs).toMatch(/"internal":true/);
+    expect(logs).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}/);
+  });
+});
 
 /**
  * Memory: a 200 MiB source tarball (random bytes: it does not compress) built by a Berth in its

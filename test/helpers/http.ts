@@ -24,10 +24,14 @@ export function sha512(data: Uint8Array | string): string {
 }
 
 export class Client {
-  constructor(readonly base: string) {}
+  /** `headers` go with every request (credentials, say). */
+  constructor(
+    readonly base: string,
+    private readonly headers: Record<string, string> = {},
+  ) {}
 
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Reply> {
-    const init: RequestInit & { duplex?: 'half' } = { method, headers: options.headers, redirect: 'manual' };
+    const init: RequestInit & { duplex?: 'half' } = { method, headers: { ...this.headers, ...options.headers }, redirect: 'manual' };
     if (options.body !== undefined) {
       init.body = options.body as RequestInit['body'];
       if (typeof options.body === 'object' && Symbol.asyncIterator in options.body) init.duplex = 'half';
