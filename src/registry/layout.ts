@@ -8,7 +8,8 @@
  *     _manifests/tags/<tag>/current/link                         tag -> manifest digest
  *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link            subject -> referrer
  *     _uploads/<uuid>/data, startedat                            upload in progress
- *   /_berth/...                                                  Berth's own state (auth, builds)
+ *   /_berth/...                                                  Berth's own state: auth (src/auth/keys.ts,
+ *                                                                robots.ts), builds (src/builds/paths.ts)
  *
  * A link file holds the digest it stands for. Repository names cannot have a part starting with
  * `_` (the name grammar forbids it), so `_layers` and the rest never collide with a nested name.
