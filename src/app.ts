@@ -9,7 +9,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { API_VERSION_HEADER } from './api/base.js';
-import { errorMiddleware } from './api/errors.js';
+import { errorMiddleware, isClientGone } from './api/errors.js';
 import type { AppState } from './api/http.js';
 import { createApiRouter } from './api/index.js';
 import { type AuthModule, createAuth } from './auth/index.js';
@@ -33,8 +33,6 @@ export interface AppOptions {
   driver?: StorageDriver;
 }
 
-const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED']);
-
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
@@ -47,9 +45,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.
   koa.on('error', (err: Error) => {
-    const code = (err as NodeJS.ErrnoException).code;
-    const clientGone = code !== undefined && CLIENT_GONE.has(code);
-    log[clientGone ? 'debug' : 'warn']({ err: { message: err.message, code } }, clientGone ? 'client closed the connection' : 'response stream failed');
+    const clientGone = isClientGone(err);
+    log[clientGone ? 'debug' : 'warn']({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, clientGone ? 'client closed the connection' : 'response stream failed');
   });
 
   koa.use(errorMiddleware);

@@ -50,9 +50,18 @@ function fromKoa(err: { status?: number; expose?: boolean; message?: string }): 
   return new RegistryError('UNSUPPORTED', err.expose && err.message ? err.message : 'bad request', { status });
 }
 
+/** Error codes of a client that went away mid-request (its body ended early, say). */
+export const CLIENT_GONE: ReadonlySet<string> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
+
+export function isClientGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && CLIENT_GONE.has(code);
+}
+
 /** Turns an error into the registry error it is, or undefined when it is unexpected. */
 export function toRegistryError(err: unknown): RegistryError | undefined {
   if (err instanceof RegistryError) return err;
+  if (isClientGone(err)) return new RegistryError('BLOB_UPLOAD_INVALID', 'the request ended before its body did', { status: 400 });
   if (err instanceof InvalidPathError) return new RegistryError('NAME_INVALID', 'invalid name or reference');
   if (err instanceof StorageUnavailableError) {
     return new RegistryError('UNAVAILABLE', 'the storage backend failed; the request may be retried', { status: 503, cause: err });

@@ -80,6 +80,11 @@ function badCredentials(): TokenRequestError {
   return new TokenRequestError(401, 'invalid_grant', 'invalid username or password', { 'WWW-Authenticate': 'Basic realm="berth", charset="UTF-8"' });
 }
 
+/** The token response both endpoints send (Docker reads `token`, OAuth2 clients `access_token`). */
+function tokenBody(issued: { token: string; expiresIn: number; issuedAt: string }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt, ...extra };
+}
+
 export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
   const { config, policy, tokens, authenticator } = deps;
   const router = new Router<AppState>();
@@ -161,7 +166,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
       if (credentials.kind === 'basic') {
         const internal = await internalGrant(ctx, credentials.username, credentials.password, scopes);
         if (internal) {
-          sendJson(ctx, 200, { token: internal.token, access_token: internal.token, expires_in: internal.expiresIn, issued_at: internal.issuedAt });
+          sendJson(ctx, 200, tokenBody(internal));
           return;
         }
       }
@@ -171,13 +176,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
       // `account` is only a hint; the credentials decide who this is.
       const offline = query.get('offline_token') === 'true';
       const { issued, refresh } = await issue(ctx, principal, scopes, offline, query.get('client_id') ?? undefined);
-      sendJson(ctx, 200, {
-        token: issued.token,
-        access_token: issued.token,
-        expires_in: issued.expiresIn,
-        issued_at: issued.issuedAt,
-        ...(refresh ? { refresh_token: refresh } : {}),
-      });
+      sendJson(ctx, 200, tokenBody(issued, refresh ? { refresh_token: refresh } : {}));
     } catch (err) {
       if (!(err instanceof TokenRequestError)) throw err;
       sendError(ctx, err, false);
@@ -203,7 +202,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
           if (!username || password === null) throw new TokenRequestError(400, 'invalid_request', 'username and password are required');
           const internal = await internalGrant(ctx, username, password, scopes);
           if (internal) {
-            sendJson(ctx, 200, { access_token: internal.token, token: internal.token, expires_in: internal.expiresIn, issued_at: internal.issuedAt });
+            sendJson(ctx, 200, tokenBody(internal));
             return;
           }
           principal = await login(username, password, 'oauth');
@@ -227,14 +226,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
       const offline = refreshGiven === undefined && form.get('access_type') === 'offline';
       const { access, issued, refresh } = await issue(ctx, principal, scopes, offline, clientId);
       const refreshToken = refreshGiven ?? refresh;
-      sendJson(ctx, 200, {
-        access_token: issued.token,
-        token: issued.token,
-        scope: formatGranted(access),
-        expires_in: issued.expiresIn,
-        issued_at: issued.issuedAt,
-        ...(refreshToken ? { refresh_token: refreshToken } : {}),
-      });
+      sendJson(ctx, 200, tokenBody(issued, { scope: formatGranted(access), ...(refreshToken ? { refresh_token: refreshToken } : {}) }));
     } catch (err) {
       if (!(err instanceof TokenRequestError)) throw err;
       sendError(ctx, err, true);

@@ -19,8 +19,8 @@ export interface Content {
   layer?: { repository: string; digest: string; mediaType: string; path: string };
 }
 
-export interface FsNode {
-  type: NodeType;
+/** What a tar entry and a tree node share. */
+interface EntryMetadata {
   /** Permission bits, with setuid/setgid/sticky (0o7777). */
   mode: number;
   uid: number;
@@ -32,6 +32,10 @@ export interface FsNode {
   linkname?: string;
   devmajor?: number;
   devminor?: number;
+}
+
+export interface FsNode extends EntryMetadata {
+  type: NodeType;
   content?: Content;
   /** Index of the stage layer that put the entry here (whiteouts hide only lower layers' entries). */
   layer: number;
@@ -184,17 +188,9 @@ export class FsTree {
 }
 
 /** One tar entry of a layer as the index keeps it: metadata only. */
-export interface LayerEntry {
+export interface LayerEntry extends EntryMetadata {
   path: string;
   type: NodeType | 'link';
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
 }
 
 const WHITEOUT = '.wh.';

@@ -4,6 +4,8 @@
  * it unchanged (filesystem here, S3 in its own file).
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { Client, errorCode, imageManifest, sha256, sha512, withQuery } from '../helpers/http.js';
@@ -266,6 +268,25 @@ export function runApiSuite(name: string, factory: ConfigFactory): void {
         expect(errorCode(mono)).toBe('DIGEST_INVALID');
         expect((await client.head(`/v2/${name}/blobs/${wrongDigest}`)).status).toBe(404);
         await expect(driver.list(`/repositories/${name}/_uploads`)).rejects.toThrow();
+      });
+
+      it('keeps nothing of a monolithic upload whose client goes away mid-body, and logs no error', async () => {
+        const name = repo();
+        const data = randomBytes(100_000);
+        const { port } = new URL(server.url);
+        const errorsBefore = server.logs.filter((l) => Number(l.level) >= 50).length;
+        const socket = connect(Number(port), '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write(
+          `POST /v2/${name}/blobs/uploads/?digest=${sha256(data)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${data.length}\r\n\r\n`,
+        );
+        socket.write(data.subarray(0, 10_000));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        socket.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(server.logs.filter((l) => Number(l.level) >= 50).length).toBe(errorsBefore);
+        expect((await client.head(`/v2/${name}/blobs/${sha256(data)}`)).status).toBe(404);
+        await expect(server.app.registry.driver.list(`/repositories/${name}/_uploads`)).rejects.toThrow();
       });
 
       it('needs a well-formed digest to finish', async () => {
