@@ -14,7 +14,8 @@ import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
 import type { Registry } from '../registry/registry.js';
 import { mountBuildsApi } from './api.js';
-import { BuildahBuilder } from './buildah-builder.js';
+import { globToRegExp } from '../auth/access.js';
+import { BUILD_USER, BuildahBuilder } from './buildah-builder.js';
 import { type BuilderSource, commandWorks } from './builders.js';
 import { GitHubApi } from './github.js';
 import { StatusReporter } from './github-status.js';
@@ -43,11 +44,6 @@ export interface BuildsDeps {
 
 const HEARTBEAT_MS = 5000;
 const SWEEP_MS = 3600 * 1000;
-
-/** `*` matches any characters, `/` included (as in auth rules). */
-function matches(name: string, pattern: string): boolean {
-  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(name);
-}
 
 /** `host:port` to reach a listen address locally (a wildcard address means this host). */
 function localHost(url: string): string {
@@ -82,13 +78,13 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         aliases: settings.registryHost ? [settings.registryHost] : [],
         credentials: async (target, bases) => {
           const ttl = settings.timeoutSeconds + 300;
-          const push = await deps.auth.issueInternalToken('berth-build', target, ['pull', 'push'], ttl);
+          const push = await deps.auth.issueInternalToken(BUILD_USER, target, ['pull', 'push'], ttl);
           if (push === undefined) return undefined; // auth is off
           const tokens = new Map([[target, push]]);
           const patterns = settings.repositories.filter((r) => r.image === target).flatMap((r) => r.pull);
           for (const base of bases) {
-            if (tokens.has(base) || !patterns.some((p) => matches(base, p))) continue;
-            const token = await deps.auth.issueInternalToken('berth-build', base, ['pull'], ttl);
+            if (tokens.has(base) || !patterns.some((p) => globToRegExp(p).test(base))) continue;
+            const token = await deps.auth.issueInternalToken(BUILD_USER, base, ['pull'], ttl);
             if (token !== undefined) tokens.set(base, token);
           }
           return tokens;

@@ -5,6 +5,7 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { globToRegExp } from '../auth/access.js';
 import { parseImageReference } from './base-image.js';
 import type { Builder } from './builder.js';
 import { type BuilderSource, chooseBuilder } from './builders.js';
@@ -51,12 +52,6 @@ export interface PipelineOptions {
   authOn: boolean;
   /** Repository patterns a linked repository's builds may pull, besides its own image. */
   pullPatterns: (github: string) => string[];
-}
-
-/** `*` matches any characters, `/` included (as in auth rules). */
-function matchesPattern(name: string, pattern: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return re.test(name);
 }
 
 export async function runPipeline(record: BuildRecord, context: BuildContext, options: PipelineOptions): Promise<BuildOutcome> {
@@ -116,7 +111,7 @@ function checkBases(record: BuildRecord, instructions: Parameters<typeof baseIma
     } catch {
       continue; // the builder reports a bad reference with its line
     }
-    const denied = names.find((name) => !allowed.some((pattern) => matchesPattern(name, pattern)));
+    const denied = names.find((name) => !allowed.some((pattern) => globToRegExp(pattern).test(name)));
     if (denied) {
       const line = from.find((ins) => ins.args.includes(image))?.line;
       throw new BuildFailure(`Dockerfile${line ? ` line ${line}` : ''}: FROM ${image}: builds of ${record.github} may not pull ${denied} (builds.repositories[].pull)`);
