@@ -37,7 +37,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
-  const driver = options.driver ?? createStorageDriver(config.storage);
+  const driver = options.driver ?? (await createStorageDriver(config.storage));
   const registry = new Registry(driver, { ...config.limits }, log);
   const auth = await createAuth(config.auth, { driver, log });
   const builds = createBuilds(config, { registry, driver, auth, log });

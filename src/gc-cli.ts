@@ -23,7 +23,7 @@ export async function runGcCommand(args: string[]): Promise<void> {
     strict: true,
   });
   const config = commandConfig(values.config);
-  const report = await collectGarbage(createStorageDriver(config.storage), {
+  const report = await collectGarbage(await createStorageDriver(config.storage), {
     dryRun: values['dry-run'],
     graceMs: duration(values.grace, '--grace'),
     uploadTtlMs: duration(values['upload-ttl'], '--upload-ttl'),

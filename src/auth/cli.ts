@@ -176,7 +176,7 @@ export async function runTokenCommand(args: string[]): Promise<void> {
     return;
   }
   const config = commandConfig(values.config);
-  const robots = new RobotStore(createStorageDriver(config.storage));
+  const robots = new RobotStore(await createStorageDriver(config.storage));
 
   switch (command) {
     case 'create': {
