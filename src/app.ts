@@ -1,17 +1,18 @@
 /**
  * createApp(config) -> the Koa app, never listening. Middleware order:
- * errors (first, so every failure becomes the OCI error JSON) -> request id + log -> API version
- * header -> auth (who may do what) -> routes: /v2 (src/api), /token (src/auth),
- * /webhooks and /api/builds (src/builds).
+ * errors (first, so every failure becomes the OCI error JSON: src/http/errors.ts) -> request id +
+ * log -> API version header (src/api) -> auth (who may do what: src/auth) -> routes: /v2 (src/api),
+ * /token (src/auth), /webhooks and /api/builds (src/builds).
+ *
+ * The route modules share the HTTP kit in src/http and reach storage only through the registry
+ * layer (src/registry), which knows nothing of HTTP; generic helpers live in src/util.
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
-import { API_VERSION_HEADER } from './api/base.js';
-import { errorMiddleware, isClientGone } from './api/errors.js';
-import type { AppState } from './api/http.js';
-import { createApiRouter } from './api/index.js';
+import { errorMiddleware, isClientGone, type AppState } from './http/index.js';
+import { apiVersionHeader, createApiRouter } from './api/index.js';
 import { type AuthModule, createAuth } from './auth/index.js';
 import { type BuildsModule, createBuilds } from './builds/index.js';
 import type { Config } from './config.js';
@@ -76,10 +77,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     });
     await next();
   });
-  koa.use(async (ctx, next) => {
-    if (ctx.path === '/v2' || ctx.path.startsWith('/v2/')) ctx.set(API_VERSION_HEADER, 'registry/2.0');
-    await next();
-  });
+  koa.use(apiVersionHeader);
   koa.use(auth.middleware);
 
   // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).

@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
     case 'token':
       return (await import('./auth/cli.js')).runTokenCommand(rest);
     case 'builds':
-      return (await import('./builds/cli.js')).runBuildsCommand(rest);
+      return (await import('./builds/queue/cli.js')).runBuildsCommand(rest);
     case 'gc':
       return (await import('./gc-cli.js')).runGcCommand(rest);
     case undefined:

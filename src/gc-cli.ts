@@ -1,7 +1,7 @@
 /** `berth gc [--dry-run] [--grace 1h] [--upload-ttl 24h] [--config FILE]`. */
 import { parseArgs } from 'node:util';
 import { commandConfig, UsageError } from './cli-util.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from './util/index.js';
 import { collectGarbage } from './registry/gc.js';
 import { createStorageDriver } from './storage.js';
 

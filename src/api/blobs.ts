@@ -1,7 +1,8 @@
 /** Blobs: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`. */
 import { Readable } from 'node:stream';
 import { parseDigest } from '../registry/digest.js';
-import { type ApiDeps, type ApiRouter, etag, notModified, repositoryName, respondEmpty } from './http.js';
+import { type ApiDeps, repositoryName } from './deps.js';
+import { type HttpRouter, etag, notModified, respondEmpty } from '../http/index.js';
 import { parseRangeHeader } from './range.js';
 
 /** The first `length` bytes of `source`; the source is destroyed once they are through. */
@@ -25,7 +26,7 @@ function limited(source: Readable, length: number): Readable {
   return Readable.from(take(), { objectMode: false });
 }
 
-export function registerBlobRoutes(router: ApiRouter, { registry }: ApiDeps): void {
+export function registerBlobRoutes(router: HttpRouter, { registry }: ApiDeps): void {
   router.get('/v2/*name/blobs/:digest', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['pull']);

@@ -1,9 +1,11 @@
-/** The registry API's routes, one module per resource. */
+/** The registry API's routes, one module per resource, and the middleware that marks `/v2` answers. */
 import Router from '@koa/router';
 import { registerBaseRoutes } from './base.js';
+export { apiVersionHeader } from './base.js';
 import { registerBlobRoutes } from './blobs.js';
 import { registerCatalogRoutes } from './catalog.js';
-import type { ApiDeps, AppState } from './http.js';
+import type { ApiDeps } from './deps.js';
+import type { AppState } from '../http/index.js';
 import { registerManifestRoutes } from './manifests.js';
 import { registerReferrerRoutes } from './referrers.js';
 import { registerTagRoutes } from './tags.js';

@@ -1,13 +1,14 @@
 /** Manifests: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`. */
 import { RegistryError } from '../registry/errors.js';
 import { manifestTooLarge } from '../registry/manifests.js';
-import { type ApiContext, type ApiDeps, type ApiRouter, etag, notModified, queryValues, readSmallBody, repositoryName, respondEmpty } from './http.js';
+import { type ApiDeps, repositoryName } from './deps.js';
+import { type HttpContext, type HttpRouter, queryValues, readSmallBody, etag, notModified, respondEmpty } from '../http/index.js';
 
 /** Most tags one `PUT ...?tag=` may set; the spec asks for at least 10. */
 const MAX_TAGS_PER_PUT = 50;
 
 /** Whether the request's Accept headers allow `mediaType` (no Accept header allows anything). */
-export function accepts(ctx: ApiContext, mediaType: string): boolean {
+export function accepts(ctx: HttpContext, mediaType: string): boolean {
   const header = ctx.get('Accept');
   if (!header) return true;
   const types = header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase()).filter(Boolean);
@@ -15,7 +16,7 @@ export function accepts(ctx: ApiContext, mediaType: string): boolean {
   return types.some((type) => type === mediaType || type === '*/*' || type === 'application/*');
 }
 
-export function registerManifestRoutes(router: ApiRouter, { registry, config }: ApiDeps): void {
+export function registerManifestRoutes(router: HttpRouter, { registry, config }: ApiDeps): void {
   router.get('/v2/*name/manifests/:reference', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['pull']);

@@ -1,9 +1,9 @@
 /** The `n`/`last` query and the `Link` header of paginated lists (tags, catalog). */
 import { RegistryError } from '../registry/errors.js';
 import { type Page, paginate } from '../registry/pagination.js';
-import { type ApiContext, queryValue } from './http.js';
+import { type HttpContext, queryValue } from '../http/index.js';
 
-function pageSize(ctx: ApiContext): number | undefined {
+function pageSize(ctx: HttpContext): number | undefined {
   const n = queryValue(ctx, 'n');
   if (n === undefined || n === '') return undefined;
   if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', 'n must be a non-negative whole number', { detail: { n: n.slice(0, 20) } });
@@ -14,7 +14,7 @@ function pageSize(ctx: ApiContext): number | undefined {
  * The page of `sorted` the request asks for, setting the RFC 8288 `Link` header to the next page
  * when there is one.
  */
-export function requestedPage(ctx: ApiContext, sorted: string[], path: string): Page {
+export function requestedPage(ctx: HttpContext, sorted: string[], path: string): Page {
   const n = pageSize(ctx);
   const page = paginate(sorted, n, queryValue(ctx, 'last'));
   if (page.next !== undefined && n !== undefined) ctx.set('Link', `<${path}?n=${n}&last=${encodeURIComponent(page.next)}>; rel="next"`);

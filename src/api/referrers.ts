@@ -1,9 +1,10 @@
 /** `GET /v2/<name>/referrers/<digest>`: the manifests whose subject is `digest`, as an image index. */
 import { parseDigest } from '../registry/digest.js';
 import { MediaType } from '../registry/manifest.js';
-import { type ApiDeps, type ApiRouter, queryValue, repositoryName, respondJson } from './http.js';
+import { type ApiDeps, repositoryName } from './deps.js';
+import { type HttpRouter, queryValue, respondJson } from '../http/index.js';
 
-export function registerReferrerRoutes(router: ApiRouter, { registry }: ApiDeps): void {
+export function registerReferrerRoutes(router: HttpRouter, { registry }: ApiDeps): void {
   router.get('/v2/*name/referrers/:digest', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['pull']);

@@ -1,8 +1,9 @@
 /** `GET /v2/<name>/tags/list`, with `n`/`last` pagination. */
-import { type ApiDeps, type ApiRouter, repositoryName, respondJson } from './http.js';
+import { type ApiDeps, repositoryName } from './deps.js';
+import { type HttpRouter, respondJson } from '../http/index.js';
 import { requestedPage } from './pagination.js';
 
-export function registerTagRoutes(router: ApiRouter, { registry }: ApiDeps): void {
+export function registerTagRoutes(router: HttpRouter, { registry }: ApiDeps): void {
   router.get('/v2/*name/tags/list', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['pull']);

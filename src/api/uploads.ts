@@ -6,22 +6,14 @@ import { parseDigest } from '../registry/digest.js';
 import { RegistryError } from '../registry/errors.js';
 import { checkName } from '../registry/names.js';
 import { type UploadStatus, uploadRange } from '../registry/uploads.js';
-import {
-  type ApiContext,
-  type ApiDeps,
-  type ApiRouter,
-  contentLength,
-  hasBody,
-  queryValue,
-  repositoryName,
-  respondEmpty,
-} from './http.js';
+import { type ApiDeps, repositoryName } from './deps.js';
+import { type HttpContext, type HttpRouter, contentLength, hasBody, queryValue, respondEmpty } from '../http/index.js';
 import { parseContentRange } from './range.js';
 
-export function registerUploadRoutes(router: ApiRouter, { registry, config }: ApiDeps): void {
+export function registerUploadRoutes(router: HttpRouter, { registry, config }: ApiDeps): void {
   const minChunkSize = registry.driver.minChunkSize ?? 0;
 
-  function uploadAccepted(ctx: ApiContext, name: string, status: UploadStatus, httpStatus: number): void {
+  function uploadAccepted(ctx: HttpContext, name: string, status: UploadStatus, httpStatus: number): void {
     ctx.set('Location', `/v2/${name}/blobs/uploads/${status.uuid}`);
     ctx.set('Range', uploadRange(status.size));
     ctx.set('Docker-Upload-UUID', status.uuid);
@@ -29,7 +21,7 @@ export function registerUploadRoutes(router: ApiRouter, { registry, config }: Ap
     respondEmpty(ctx, httpStatus);
   }
 
-  function blobCreated(ctx: ApiContext, name: string, digest: string): void {
+  function blobCreated(ctx: HttpContext, name: string, digest: string): void {
     ctx.set('Location', `/v2/${name}/blobs/${digest}`);
     ctx.set('Docker-Content-Digest', digest);
     respondEmpty(ctx, 201);

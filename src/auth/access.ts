@@ -6,6 +6,7 @@
  * - when no rule decides, a signed-in caller may pull and push, an anonymous caller nothing.
  * Patterns use `*` for any characters, `/` included; everything else matches itself.
  */
+import { compileGlob, type Glob } from '../util/index.js';
 import type { AccessRule } from './config.js';
 import type { Action } from './permissions.js';
 
@@ -17,16 +18,9 @@ export type Caller = { kind: 'anonymous' } | { kind: 'user'; name: string };
 export const ANONYMOUS: Caller = { kind: 'anonymous' };
 
 /** `*` matches any characters (including `/`); the rest is literal. */
-export function globToRegExp(pattern: string): RegExp {
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`, 's');
-}
 
 interface CompiledRule {
-  pattern: RegExp;
+  pattern: Glob;
   rule: AccessRule;
 }
 
@@ -37,7 +31,7 @@ export class AccessPolicy {
   private readonly teamsOf = new Map<string, Set<string>>();
 
   constructor(rules: readonly AccessRule[], teams: Record<string, readonly string[]>) {
-    this.rules = rules.map((rule) => ({ pattern: globToRegExp(rule.repository), rule }));
+    this.rules = rules.map((rule) => ({ pattern: compileGlob(rule.repository), rule }));
     for (const [team, members] of Object.entries(teams)) {
       for (const member of members) {
         const set = this.teamsOf.get(member) ?? new Set<string>();

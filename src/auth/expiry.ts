@@ -1,5 +1,5 @@
 /** Robot token lifetimes, as `berth token create --expires` and `auth.robotTokenExpiry` give them. */
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../util/index.js';
 
 const TEN_YEARS = 10 * 365 * 86_400;
 

@@ -8,7 +8,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
-import type { AppState } from '../api/http.js';
+import type { AppState } from '../http/index.js';
 import { ConfigError } from '../config-schema.js';
 import { AccessPolicy } from './access.js';
 import { LoginBackoff } from './backoff.js';

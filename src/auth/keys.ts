@@ -8,8 +8,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { readFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Logger } from 'pino';
-import type { StorageDriver } from '../../storage-drivers/driver.js';
-import { PathNotFoundError } from '../../storage-drivers/driver.js';
+import { type StorageDriver, PathNotFoundError } from '../../storage-drivers/driver.js';
 import type { AuthConfig, SigningAlgorithm } from './config.js';
 
 export const SIGNING_KEY_PATH = '/_berth/auth/signing-key.jwk';

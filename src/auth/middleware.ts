@@ -14,9 +14,9 @@
 import { createHash } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
-import type { AppState } from '../api/http.js';
+import type { AppState } from '../http/index.js';
 import { RegistryError } from '../registry/errors.js';
-import { LruCache } from '../registry/lru.js';
+import { LruCache } from '../util/index.js';
 import type { CanRead } from '../registry/registry.js';
 import type { AccessPolicy } from './access.js';
 import { CATALOG_SCOPE, type Challenger, repositoryScope } from './challenge.js';

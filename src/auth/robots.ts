@@ -8,9 +8,8 @@
  * enough (no password to stretch), and it is compared in constant time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { StorageDriver } from '../../storage-drivers/driver.js';
-import { PathNotFoundError } from '../../storage-drivers/driver.js';
-import { globToRegExp } from './access.js';
+import { type StorageDriver, PathNotFoundError } from '../../storage-drivers/driver.js';
+import { compileGlob } from '../util/index.js';
 
 export const ROBOT_DIR = '/_berth/auth/tokens';
 
@@ -66,7 +65,7 @@ export function formatRobotScope(scope: RobotScope): string {
 /** Whether the robot's scope patterns allow `action` on a resource. */
 export function robotAllows(record: RobotRecord, type: 'repository' | 'registry', name: string, action: string): boolean {
   return record.scopes.some(
-    (scope) => scope.type === type && (scope.actions.includes('*') || scope.actions.includes(action)) && globToRegExp(scope.pattern).test(name),
+    (scope) => scope.type === type && (scope.actions.includes('*') || scope.actions.includes(action)) && compileGlob(scope.pattern).test(name),
   );
 }
 

@@ -14,8 +14,7 @@
  * `invalid_grant`; Docker and containers/image only treat 401 as "wrong password").
  */
 import Router from '@koa/router';
-import type { ApiContext, AppState } from '../api/http.js';
-import { readSmallBody } from '../api/http.js';
+import { type HttpContext, type AppState, readSmallBody } from '../http/index.js';
 import { RegistryError } from '../registry/errors.js';
 import { type AccessPolicy, ALL_ACTIONS } from './access.js';
 import type { AuthConfig } from './config.js';
@@ -51,19 +50,19 @@ class TokenRequestError extends Error {
 
 const OCI_CODE: Record<number, string> = { 400: 'UNSUPPORTED', 401: 'UNAUTHORIZED', 403: 'DENIED', 429: 'TOOMANYREQUESTS' };
 
-function noStore(ctx: ApiContext): void {
+function noStore(ctx: HttpContext): void {
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Pragma', 'no-cache');
 }
 
-function sendJson(ctx: ApiContext, status: number, body: unknown): void {
+function sendJson(ctx: HttpContext, status: number, body: unknown): void {
   noStore(ctx);
   ctx.status = status;
   ctx.set('Content-Type', 'application/json');
   ctx.body = Buffer.from(JSON.stringify(body));
 }
 
-function sendError(ctx: ApiContext, err: TokenRequestError, oauthShape: boolean): void {
+function sendError(ctx: HttpContext, err: TokenRequestError, oauthShape: boolean): void {
   ctx.set(err.headers);
   const body: Record<string, unknown> = {
     errors: [{ code: OCI_CODE[err.status] ?? 'UNSUPPORTED', message: err.message }],
@@ -119,7 +118,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
    * were given as the password: they get a token with what that token holds and nothing more.
    * Undefined when the password is no such token (then it is an ordinary sign-in).
    */
-  async function internalGrant(ctx: ApiContext, username: string, password: string, scopes: ResourceScope[]) {
+  async function internalGrant(ctx: HttpContext, username: string, password: string, scopes: ResourceScope[]) {
     if (!looksLikeJwt(password)) return undefined;
     let internal: VerifiedToken;
     try {
@@ -139,7 +138,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
     return issued;
   }
 
-  async function issue(ctx: ApiContext, principal: UserPrincipal | undefined, scopes: ResourceScope[], offline: boolean, clientId: string | undefined) {
+  async function issue(ctx: HttpContext, principal: UserPrincipal | undefined, scopes: ResourceScope[], offline: boolean, clientId: string | undefined) {
     const access = grantScopes(policy, principal, scopes);
     const issued = await tokens.issueAccess({ subject: principal?.name ?? '', access, ...(principal?.robot ? { robot: principal.robot.id } : {}) });
     const refresh =

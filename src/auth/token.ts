@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { LruCache } from '../registry/lru.js';
+import { LruCache } from '../util/index.js';
 import type { AuthConfig } from './config.js';
 import { ALLOWED_ALGORITHMS, type SigningKey, type VerificationKey } from './keys.js';
 

@@ -1,14 +1,14 @@
 /**
  * Which builder builds a Dockerfile. `auto` (the default): buildah when the Dockerfile has
  * something the native builder cannot do (RUN above all; also heredocs, remote ADD, unknown
- * instructions or flags: native-support.ts says which) and buildah is installed; else the native
+ * instructions or flags: native/support.ts says which) and buildah is installed; else the native
  * builder. A Dockerfile the chosen builder cannot do fails the build with a message naming the
  * instruction and its line.
  */
 import { execFile } from 'node:child_process';
 import type { Builder } from './builder.js';
-import type { Dockerfile } from './dockerfile.js';
-import { findUnsupported } from './native-support.js';
+import type { Dockerfile } from './dockerfile/index.js';
+import { findUnsupported } from './native/index.js';
 
 export type BuilderKind = 'auto' | 'buildah' | 'native';
 

@@ -1,30 +1,27 @@
 /**
  * Automated builds as the app sees it: the webhook and build API routes, and a queue that runs
- * while the server does.
+ * while the server does. Four rooms, each with an index.ts that draws its own flow:
  *
- *   GitHub push -> webhook.ts (HMAC, rules: plans.ts, rules.ts) -> queue.ts (records.ts in
- *   storage, claims) -> pipeline.ts (source.ts + extract.ts, builders.ts: buildah-builder.ts or
- *   the native builder) -> image in Berth; github-status.ts reports to the commit throughout.
+ *   GitHub push -> github/ (webhook, HMAC, rules -> build plans) -> queue/ (records in storage,
+ *   one replica claims each build) -> queue/pipeline.ts (source tarball from github/, then
+ *   builders.ts picks a builder: native/ (no engine) or buildah/ (RUN), both reading the
+ *   Dockerfile through dockerfile/) -> image in Berth; github/status.ts reports to the commit.
+ *
+ * builder.ts is the contract between the queue and the builders; config.ts the `builds:` keys.
  */
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
-import type { AppState } from '../api/http.js';
+import type { AppState } from '../http/index.js';
 import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
 import type { Registry } from '../registry/registry.js';
-import { mountBuildsApi } from './api.js';
-import { globToRegExp } from '../auth/access.js';
-import { BUILD_USER, BuildahBuilder } from './buildah-builder.js';
+import { matchesAny } from '../util/index.js';
+import { mountBuildsApi, runPipeline, BuildQueue, RecordStore, sweep } from './queue/index.js';
+import { BUILD_USER, BuildahBuilder } from './buildah/index.js';
 import { type BuilderSource, commandWorks } from './builders.js';
-import { GitHubApi } from './github.js';
-import { StatusReporter } from './github-status.js';
-import { runPipeline } from './pipeline.js';
-import { BuildQueue } from './queue.js';
-import { RecordStore } from './records.js';
-import { sweep } from './retention.js';
-import { NativeBuilder } from './native-builder.js';
-import { webhookHandler } from './webhook.js';
+import { GitHubApi, StatusReporter, webhookHandler } from './github/index.js';
+import { NativeBuilder } from './native/index.js';
 
 export interface BuildsModule {
   /** `/webhooks/github` and `/api/builds...`. */
@@ -83,7 +80,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
           const tokens = new Map([[target, push]]);
           const patterns = settings.repositories.filter((r) => r.image === target).flatMap((r) => r.pull);
           for (const base of bases) {
-            if (tokens.has(base) || !patterns.some((p) => globToRegExp(p).test(base))) continue;
+            if (tokens.has(base) || !matchesAny(patterns, base)) continue;
             const token = await deps.auth.issueInternalToken(BUILD_USER, base, ['pull'], ttl);
             if (token !== undefined) tokens.set(base, token);
           }

@@ -1,5 +1,5 @@
 /**
- * Errors of the OCI domain. The registry layer throws these; the HTTP layer (src/api/errors.ts)
+ * Errors of the OCI domain. The registry layer throws these; the HTTP layer (src/http/errors.ts)
  * renders them as the spec's `{"errors":[...]}` envelope with the status its table gives.
  */
 export type ErrorCode =

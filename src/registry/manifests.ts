@@ -7,7 +7,7 @@ import { type BlobStore, deleteIfPresent, readLink } from './blobs.js';
 import { DEFAULT_ALGORITHM, digestOf, isDigest, parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
-import { LruCache } from './lru.js';
+import { LruCache } from '../util/index.js';
 import { type Descriptor, MediaType, type ManifestSummary, parseManifest, summarizeManifest } from './manifest.js';
 import { checkTag, isValidTag } from './names.js';
 

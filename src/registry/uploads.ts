@@ -15,7 +15,7 @@ import { type BlobInfo, type BlobStore, deleteIfPresent } from './blobs.js';
 import { type Algorithm, DEFAULT_ALGORITHM, HashingStream, hashToDigest, parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
-import { KeyedMutex } from './mutex.js';
+import { KeyedMutex } from '../util/index.js';
 
 export interface UploadStatus {
   uuid: string;

@@ -9,8 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RobotStore } from '../../src/auth/robots.js';
-import { parseRobotScope } from '../../src/auth/robots.js';
+import { RobotStore, parseRobotScope } from '../../src/auth/robots.js';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem.js';
 import {
   type AuthServer,

@@ -10,7 +10,7 @@ import { copyFile, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NativeBuilder } from '../../src/builds/native-builder.js';
+import { NativeBuilder } from '../../src/builds/native/builder.js';
 import { makeTestLayout, run, type TestLayout } from '../helpers/images.js';
 import { buildRequest, copyFixture, FIXTURES, tarEntries, type TarEntry } from '../helpers/native-build.js';
 import { filesystemConfig, startTestServer, type TestServer } from '../helpers/server.js';
@@ -37,7 +37,7 @@ interface Manifest {
  */
 async function compileBuilder(): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = join(ROOT, 'node_modules/.cache', `berth-native-test-${process.pid}`);
-  const entries = ['src/builds/native-builder.ts', 'src/log.ts', 'storage-drivers/filesystem.ts'].map((path) => join(ROOT, path));
+  const entries = ['src/builds/native/builder.ts', 'src/log.ts', 'storage-drivers/filesystem.ts'].map((path) => join(ROOT, path));
   const options = ['--noCheck', '--skipLibCheck', '--outDir', dir, '--rootDir', ROOT, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
   await run(join(ROOT, 'node_modules/.bin/tsc'), [...options, ...entries], { timeout: 300_000 });
   // Node stops looking for the package scope at node_modules: say it is ESM here.

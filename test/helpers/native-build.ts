@@ -10,7 +10,7 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { extract, pack } from 'tar-stream';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem.js';
 import type { BuildRequest } from '../../src/builds/builder.js';
-import type { ImageConfig } from '../../src/builds/image-config.js';
+import type { ImageConfig } from '../../src/builds/native/image-config.js';
 import { createLogger } from '../../src/log.js';
 import { Registry } from '../../src/registry/registry.js';
 

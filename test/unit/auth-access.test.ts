@@ -1,10 +1,11 @@
 /** The access rules (DESIGN "Rules"), grants from scopes, and robot token scopes. */
 import { describe, expect, it } from 'vitest';
-import { AccessPolicy, ANONYMOUS, globToRegExp } from '../../src/auth/access.js';
+import { AccessPolicy, ANONYMOUS } from '../../src/auth/access.js';
 import type { AccessRule } from '../../src/auth/config.js';
 import { catalogAllowed, grantScopes, repositoryActions, type UserPrincipal } from '../../src/auth/grants.js';
 import { parseRobotScope, type RobotRecord, robotAllows, RobotScopeError } from '../../src/auth/robots.js';
 import { parseScopes } from '../../src/auth/scope.js';
+import { compileGlob } from '../../src/util/glob.js';
 
 const rules: AccessRule[] = [
   { repository: 'public/*', anonymous: ['pull'] },
@@ -46,12 +47,12 @@ describe('access rules', () => {
   });
 
   it('matches * across slashes, and everything else literally', () => {
-    expect(globToRegExp('team-a/*').test('team-a/x/y/z')).toBe(true);
-    expect(globToRegExp('team-a/*').test('team-ab/x')).toBe(false);
-    expect(globToRegExp('a.b/*').test('aXb/c')).toBe(false);
-    expect(globToRegExp('*/app').test('x/y/app')).toBe(true);
-    expect(globToRegExp('app').test('app2')).toBe(false);
-    expect(globToRegExp('(a|b)+').test('a')).toBe(false);
+    expect(compileGlob('team-a/*').test('team-a/x/y/z')).toBe(true);
+    expect(compileGlob('team-a/*').test('team-ab/x')).toBe(false);
+    expect(compileGlob('a.b/*').test('aXb/c')).toBe(false);
+    expect(compileGlob('*/app').test('x/y/app')).toBe(true);
+    expect(compileGlob('app').test('app2')).toBe(false);
+    expect(compileGlob('(a|b)+').test('a')).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseDockerfile } from '../../src/builds/dockerfile.js';
-import { baseImages, berthRepository } from '../../src/builds/dockerfile-bases.js';
+import { parseDockerfile } from '../../src/builds/dockerfile/parser.js';
+import { baseImages, berthRepository } from '../../src/builds/dockerfile/bases.js';
 
 describe('Dockerfile base images', () => {
   it('lists FROM images with ARGs substituted, without scratch or earlier stages', () => {

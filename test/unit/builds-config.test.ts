@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { matchRules } from '../../src/builds/rules.js';
+import { matchRules } from '../../src/builds/github/rules.js';
 import { loadConfig } from '../../src/config.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -10,7 +10,7 @@ import {
   parseList,
   splitWords,
   SubstitutionError,
-} from '../../src/builds/dockerfile.js';
+} from '../../src/builds/dockerfile/parser.js';
 
 const env =
   (vars: Record<string, string>) =>

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { extractTarball, resolveLink, SourceError } from '../../src/builds/extract.js';
-import { resolveBuildInput } from '../../src/builds/source.js';
+import { extractTarball, resolveLink, SourceError } from '../../src/builds/github/extract.js';
+import { resolveBuildInput } from '../../src/builds/github/source.js';
 import { type TarEntry, tarballOf } from '../helpers/fake-github.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -7,8 +7,8 @@ import { chmod, mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnsupportedDockerfileError } from '../../src/builds/builder.js';
-import { NativeBuildError, NativeBuilder } from '../../src/builds/native-builder.js';
-import { findUnsupported } from '../../src/builds/native-support.js';
+import { NativeBuildError, NativeBuilder } from '../../src/builds/native/builder.js';
+import { findUnsupported } from '../../src/builds/native/support.js';
 import { RegistryError } from '../../src/registry/errors.js';
 import type { Registry } from '../../src/registry/registry.js';
 import { buildRequest, copyFixture, FIXTURES, layerEntries, makeTar, pushedImage, registryOn, type TarEntry } from '../helpers/native-build.js';

@@ -6,11 +6,11 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { createMemoryDriver } from '../../storage-drivers/memory.js';
-import { BuildLog } from '../../src/builds/build-log.js';
-import { BuildFailure } from '../../src/builds/pipeline.js';
-import { BuildQueue, type Executor, MAX_ATTEMPTS, type QueueOptions } from '../../src/builds/queue.js';
-import { type BuildPlan, type BuildRecord, RecordStore } from '../../src/builds/records.js';
-import { sweep } from '../../src/builds/retention.js';
+import { BuildLog } from '../../src/builds/queue/build-log.js';
+import { BuildFailure } from '../../src/builds/queue/pipeline.js';
+import { BuildQueue, type Executor, MAX_ATTEMPTS, type QueueOptions } from '../../src/builds/queue/queue.js';
+import { type BuildPlan, type BuildRecord, RecordStore } from '../../src/builds/queue/records.js';
+import { sweep } from '../../src/builds/queue/retention.js';
 import { RegistryError } from '../../src/registry/errors.js';
 
 const log = pino({ level: 'silent' });

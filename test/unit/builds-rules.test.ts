@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BuildRule } from '../../src/builds/config.js';
-import { planBuilds } from '../../src/builds/plans.js';
-import { buildArgs, defaultRules, matchRules, parseRef, renderTags, sanitizeTag } from '../../src/builds/rules.js';
+import { planBuilds } from '../../src/builds/github/plans.js';
+import { buildArgs, defaultRules, matchRules, parseRef, renderTags, sanitizeTag } from '../../src/builds/github/rules.js';
 
 function rule(partial: Partial<BuildRule> & Pick<BuildRule, 'type' | 'source'>): BuildRule {
   return { name: 'r', tag: 'latest', dockerfile: 'Dockerfile', context: '', buildArgs: {}, ...partial };

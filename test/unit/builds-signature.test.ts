@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchingSecrets, signBody } from '../../src/builds/signature.js';
+import { matchingSecrets, signBody } from '../../src/builds/github/signature.js';
 
 describe('webhook signatures', () => {
   it("matches GitHub's documented test vector", () => {

@@ -1,9 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, parseListen } from '../../src/config.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, parseListen, CONFIG_SCHEMA } from '../../src/config.js';
 import { environmentKeys } from '../../src/config-schema.js';
-import { CONFIG_SCHEMA } from '../../src/config.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('config', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LruCache } from '../../src/registry/lru.js';
+import { LruCache } from '../../src/util/lru.js';
 
 describe('LruCache', () => {
   it('drops the least recently used entry past its capacity', () => {

@@ -2,7 +2,7 @@
  * The base images a Dockerfile pulls (its FROM lines), with build arguments substituted, and
  * which of them live in Berth: to give a build credentials for exactly those when auth is on.
  */
-import type { Instruction } from './dockerfile.js';
+import type { Instruction } from './parser.js';
 
 /** `${NAME}`, `${NAME:-default}`, `${NAME:+alt}`, `$NAME` from `vars`. */
 function substitute(text: string, vars: ReadonlyMap<string, string>): string {

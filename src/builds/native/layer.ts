@@ -20,7 +20,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type Header, pack as tarPack } from 'tar-stream';
-import { HashingStream } from '../registry/digest.js';
+import { HashingStream } from '../../registry/digest.js';
 import type { FsNode } from './fs-tree.js';
 
 export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';

@@ -1,6 +1,6 @@
 /** From a pushed ref to the builds it asks for: the linked repository's rules (or the defaults). */
-import type { LinkedRepository } from './config.js';
-import type { BuildPlan } from './records.js';
+import type { LinkedRepository } from '../config.js';
+import type { BuildPlan } from '../queue/index.js';
 import { buildArgs, defaultRules, matchRules, type SourceRef } from './rules.js';
 
 export interface PushInfo {

@@ -2,12 +2,10 @@
  * `POST /api/builds`: a build started by hand, as if the ref had just been pushed. The commit
  * (and its message) and the default branch come from the GitHub API.
  */
-import { RegistryError } from '../registry/errors.js';
-import type { BuildsConfig, LinkedRepository } from './config.js';
-import { GitHubError, type GitHubApi } from './github.js';
-import { planBuilds } from './plans.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { BuildsConfig, LinkedRepository } from '../config.js';
+import { GitHubError, type GitHubApi, planBuilds, parseRef, type SourceRef } from '../github/index.js';
 import type { BuildPlan } from './records.js';
-import { parseRef, type SourceRef } from './rules.js';
 
 export interface TriggerRequest {
   /** owner/repo on GitHub, or the Berth repository it builds. */

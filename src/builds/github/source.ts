@@ -7,7 +7,7 @@
 import { lstat, mkdir, readFile, realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { type ExtractLimits, type ExtractResult, extractTarball, SourceError } from './extract.js';
-import type { GitHubApi } from './github.js';
+import type { GitHubApi } from './client.js';
 
 export { SourceError } from './extract.js';
 

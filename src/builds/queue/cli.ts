@@ -6,7 +6,7 @@
  * config's).
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, UsageError } from '../cli-util.js';
+import { commandConfig, UsageError } from '../../cli-util.js';
 
 const USAGE = `usage: berth builds <command> [options]
 

@@ -5,17 +5,15 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { globToRegExp } from '../auth/access.js';
-import { parseImageReference } from './base-image.js';
-import type { Builder } from './builder.js';
-import { type BuilderSource, chooseBuilder } from './builders.js';
-import { CommandError } from './command.js';
-import type { BuildsConfig } from './config.js';
-import { parseDockerfile } from './dockerfile.js';
-import { baseImages } from './dockerfile-bases.js';
-import type { GitHubApi } from './github.js';
+import { matchesAny } from '../../util/index.js';
+import { parseImageReference } from '../native/index.js';
+import type { Builder } from '../builder.js';
+import { type BuilderSource, chooseBuilder } from '../builders.js';
+import { CommandError } from '../buildah/index.js';
+import type { BuildsConfig } from '../config.js';
+import { parseDockerfile, baseImages } from '../dockerfile/index.js';
+import { type GitHubApi, fetchSource, resolveBuildInput, SourceError } from '../github/index.js';
 import type { BuildRecord } from './records.js';
-import { fetchSource, resolveBuildInput, SourceError } from './source.js';
 
 export interface BuildContext {
   signal: AbortSignal;
@@ -111,7 +109,7 @@ function checkBases(record: BuildRecord, instructions: Parameters<typeof baseIma
     } catch {
       continue; // the builder reports a bad reference with its line
     }
-    const denied = names.find((name) => !allowed.some((pattern) => globToRegExp(pattern).test(name)));
+    const denied = names.find((name) => !matchesAny(allowed, name));
     if (denied) {
       const line = from.find((ins) => ins.args.includes(image))?.line;
       throw new BuildFailure(`Dockerfile${line ? ` line ${line}` : ''}: FROM ${image}: builds of ${record.github} may not pull ${denied} (builds.repositories[].pull)`);

@@ -3,7 +3,7 @@
  * written in (object keys sorted at every level, no whitespace): the same build gives the same
  * bytes, so the same digests.
  */
-import { digestOf } from '../registry/digest.js';
+import { digestOf } from '../../registry/digest.js';
 
 export const CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
 export const MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';

@@ -4,8 +4,8 @@
  * The native builder refuses such a Dockerfile with this error; a builder choice (`auto`) can ask
  * the same question to pick buildah instead.
  */
-import { UnsupportedDockerfileError } from './builder.js';
-import { type Dockerfile, parseDockerfile, parseFlags, parseList } from './dockerfile.js';
+import { UnsupportedDockerfileError } from '../builder.js';
+import { type Dockerfile, parseDockerfile, parseFlags, parseList } from '../dockerfile/index.js';
 import { ALLOWED_FLAGS, CONFIG_INSTRUCTIONS } from './instructions.js';
 
 export const NATIVE_INSTRUCTIONS: ReadonlySet<string> = new Set(['FROM', 'ARG', 'COPY', 'ADD', 'WORKDIR', ...CONFIG_INSTRUCTIONS]);

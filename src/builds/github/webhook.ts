@@ -8,12 +8,11 @@
  * later. A redelivery (same `X-GitHub-Delivery`) finds its claim and builds nothing.
  */
 import type { Logger } from 'pino';
-import { type ApiContext, readSmallBody, respondEmpty, respondJson } from '../api/http.js';
-import { RegistryError } from '../registry/errors.js';
-import type { BuildsConfig, LinkedRepository } from './config.js';
-import { DELIVERY_ID } from './paths.js';
+import { type HttpContext, readSmallBody, respondEmpty, respondJson } from '../../http/index.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { BuildsConfig, LinkedRepository } from '../config.js';
+import { DELIVERY_ID, type BuildPlan, type BuildRecord, type RecordStore } from '../queue/index.js';
 import { planBuilds } from './plans.js';
-import type { BuildPlan, BuildRecord, RecordStore } from './records.js';
 import { parseRef } from './rules.js';
 import { matchingSecrets } from './signature.js';
 
@@ -46,7 +45,7 @@ function badRequest(message: string): RegistryError {
 }
 
 /** GitHub sends JSON, or `payload=<JSON>` form-encoded when the hook is set up that way. */
-function parsePayload(ctx: ApiContext, body: Buffer): PushPayload {
+function parsePayload(ctx: HttpContext, body: Buffer): PushPayload {
   try {
     const text = body.toString('utf8');
     const json = ctx.is('application/x-www-form-urlencoded') ? (new URLSearchParams(text).get('payload') ?? '') : text;
@@ -58,7 +57,7 @@ function parsePayload(ctx: ApiContext, body: Buffer): PushPayload {
   }
 }
 
-export function webhookHandler(deps: WebhookDeps): (ctx: ApiContext) => Promise<void> {
+export function webhookHandler(deps: WebhookDeps): (ctx: HttpContext) => Promise<void> {
   const { config } = deps;
   return async (ctx) => {
     const body = await readSmallBody(ctx, MAX_PAYLOAD, () => new RegistryError('SIZE_INVALID', `webhook payload larger than ${MAX_PAYLOAD} bytes`, { status: 413 }));

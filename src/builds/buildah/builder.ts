@@ -14,10 +14,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Builder, BuildRequest, BuildResult } from './builder.js';
+import type { Builder, BuildRequest, BuildResult } from '../builder.js';
 import { runCommand } from './command.js';
-import { parseDockerfile } from './dockerfile.js';
-import { baseImages, berthRepository } from './dockerfile-bases.js';
+import { parseDockerfile, baseImages, berthRepository } from '../dockerfile/index.js';
 
 export interface BuildahOptions {
   /** The buildah command. */

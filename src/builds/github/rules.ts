@@ -2,7 +2,7 @@
  * Build rules, as Docker Hub had them: which pushed refs build, under which image tags, with
  * which build arguments. Pure functions: no I/O.
  */
-import { type BuildRule, sourcePattern } from './config.js';
+import { type BuildRule, sourcePattern } from '../config.js';
 
 export interface SourceRef {
   type: 'branch' | 'tag';

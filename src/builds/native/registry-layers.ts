@@ -7,7 +7,7 @@
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Registry } from '../registry/registry.js';
+import type { Registry } from '../../registry/registry.js';
 import { compressionOfMediaType, entryOf, nodeStream, readTar, skip } from './archive.js';
 import { cleanPath, type Content, type LayerEntry } from './fs-tree.js';
 

@@ -5,11 +5,10 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { ApiContext, ApiRouter } from '../api/http.js';
-import { queryValue, readSmallBody, respondJson } from '../api/http.js';
-import { RegistryError } from '../registry/errors.js';
-import type { BuildsConfig } from './config.js';
-import type { GitHubApi } from './github.js';
+import { type HttpContext, type HttpRouter, queryValue, readSmallBody, respondJson } from '../../http/index.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { BuildsConfig } from '../config.js';
+import type { GitHubApi } from '../github/index.js';
 import { BUILD_ID } from './paths.js';
 import type { BuildQueue } from './queue.js';
 import { type BuildRecord, isFinished, type RecordStore } from './records.js';
@@ -41,7 +40,7 @@ function notFound(id: string): RegistryError {
 }
 
 /** The record of `:id`, after checking the caller may pull its repository. */
-async function visibleRecord(ctx: ApiContext, store: RecordStore): Promise<BuildRecord> {
+async function visibleRecord(ctx: HttpContext, store: RecordStore): Promise<BuildRecord> {
   const id = ctx.params.id ?? '';
   if (!BUILD_ID.test(id)) throw notFound(id);
   const record = await store.get(id);
@@ -64,7 +63,7 @@ function nap(store: RecordStore, id: string, ms: number): Promise<void> {
 }
 
 /** The log as it grows, until the build ends, the client leaves or the server closes. */
-async function* followLog(ctx: ApiContext, store: RecordStore, id: string): AsyncGenerator<Buffer> {
+async function* followLog(ctx: HttpContext, store: RecordStore, id: string): AsyncGenerator<Buffer> {
   // The HTTP server stops listening first when it closes: a follower then ends, so that a
   // shutdown does not wait for builds to finish; and its connection closes once the answer is
   // out (an idle keep-alive connection would hold the shutdown until its grace time is over).
@@ -86,7 +85,7 @@ async function* followLog(ctx: ApiContext, store: RecordStore, id: string): Asyn
   }
 }
 
-export function mountBuildsApi(router: ApiRouter, deps: BuildsApiDeps): void {
+export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
   const { store, queue } = deps;
 
   router.get('/api/builds', async (ctx) => {

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { RegistryError } from '../registry/errors.js';
+import { RegistryError } from '../../registry/errors.js';
 import { BuildLog } from './build-log.js';
 import { newBuildId } from './paths.js';
 import { describeError, isBuildProblem } from './pipeline.js';

@@ -4,10 +4,10 @@
  * `docker.io/library/alpine`), whose host part is dropped: such a reference is accepted only when
  * the rest names an image stored here. Nothing is ever pulled from another registry.
  */
-import { RegistryError } from '../registry/errors.js';
-import { MediaType } from '../registry/manifest.js';
-import { isValidName } from '../registry/names.js';
-import type { Registry } from '../registry/registry.js';
+import { RegistryError } from '../../registry/errors.js';
+import { MediaType } from '../../registry/manifest.js';
+import { isValidName } from '../../registry/names.js';
+import type { Registry } from '../../registry/registry.js';
 import type { ImageConfig, LayerDescriptor, Platform } from './image-config.js';
 
 export interface BaseImage {

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { InvalidOffsetError, PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
+import { InvalidOffsetError, PathNotFoundError, type StorageDriver } from '../../../storage-drivers/driver.js';
 import {
   ACTIVE,
   activePath,
@@ -20,7 +20,7 @@ import {
   recordPath,
   recoverClaimPath,
 } from './paths.js';
-import type { SourceRef } from './rules.js';
+import type { SourceRef } from '../github/index.js';
 
 export type BuildState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 

@@ -18,7 +18,7 @@
  * `deliveries`, and sort by creation time.
  */
 import { randomBytes } from 'node:crypto';
-import { BERTH_STATE } from '../registry/layout.js';
+import { BERTH_STATE } from '../../registry/layout.js';
 
 export const BUILDS = `${BERTH_STATE}/builds`;
 export const ACTIVE = `${BUILDS}/active`;

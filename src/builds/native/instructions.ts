@@ -12,7 +12,7 @@ import {
   parseExecForm,
   parseKeyValues,
   parseList,
-} from './dockerfile.js';
+} from '../dockerfile/index.js';
 import { type ImageConfig, setEnv } from './image-config.js';
 
 /** An instruction that is wrong as written; the builder adds the instruction and line. */

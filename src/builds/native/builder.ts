@@ -20,13 +20,13 @@ import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { digestOf } from '../registry/digest.js';
-import { isNonDistributable } from '../registry/manifest.js';
-import { checkName, checkTag } from '../registry/names.js';
-import type { Registry } from '../registry/registry.js';
+import { digestOf } from '../../registry/digest.js';
+import { isNonDistributable } from '../../registry/manifest.js';
+import { checkName, checkTag } from '../../registry/names.js';
+import type { Registry } from '../../registry/registry.js';
 import { ArchiveError } from './archive.js';
 import { type BaseImage, BaseImageError, platformString, resolveBaseImage } from './base-image.js';
-import { type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from './builder.js';
+import { type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
 import { CopyError, type Owner, planCopy, planDirectory } from './copy.js';
 import {
   type Dockerfile,
@@ -40,7 +40,7 @@ import {
   parseFlags,
   parseList,
   SubstitutionError,
-} from './dockerfile.js';
+} from '../dockerfile/index.js';
 import { applyLayer, FsPathError, FsTree } from './fs-tree.js';
 import {
   configBlob,
@@ -55,7 +55,7 @@ import {
   timestamp,
 } from './image-config.js';
 import { ALLOWED_FLAGS, applyConfigInstruction, DEFAULT_SHELL, InstructionError } from './instructions.js';
-import { findUnsupported, isRemoteSource, NATIVE_INSTRUCTIONS, remoteAdd } from './native-support.js';
+import { findUnsupported, isRemoteSource, NATIVE_INSTRUCTIONS, remoteAdd } from './support.js';
 import { ContextChangedError, LAYER_MEDIA_TYPE, type LayerItem, writeLayer } from './layer.js';
 import { OwnerError, resolveOwner } from './owners.js';
 import { IgnoreMatcher } from './patterns.js';

@@ -6,8 +6,8 @@
  * the build. Statuses of one build go out in order.
  */
 import type { Logger } from 'pino';
-import type { GitHubApi } from './github.js';
-import type { BuildRecord } from './records.js';
+import type { GitHubApi } from './client.js';
+import type { BuildRecord } from '../queue/index.js';
 
 export type CommitState = 'pending' | 'success' | 'failure' | 'error';
 

@@ -1,0 +1,14 @@
+/** What every request carries through the app (set by the first middlewares), and the route types. */
+import type { Router, RouterContext } from '@koa/router';
+import type { Logger } from 'pino';
+import type { Permissions } from '../auth/permissions.js';
+
+export interface AppState {
+  log: Logger;
+  requestId: string;
+  /** Who the caller is and what it may do (the auth middleware sets it before any route runs). */
+  permissions: Permissions;
+}
+
+export type HttpContext = RouterContext<AppState>;
+export type HttpRouter = Router<AppState>;

@@ -1,0 +1,62 @@
+/** Reading a request: query values, its declared length, and small bodies read whole with a limit. */
+import { RegistryError } from '../registry/errors.js';
+import type { HttpContext } from './context.js';
+
+/** One query value (the first when repeated), or undefined. */
+export function queryValue(ctx: HttpContext, key: string): string | undefined {
+  const value = ctx.query[key];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Every value of a repeated query key. */
+export function queryValues(ctx: HttpContext, key: string): string[] {
+  const value = ctx.query[key];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** The request's Content-Length, when it gave one. */
+export function contentLength(ctx: HttpContext): number | undefined {
+  const header = ctx.get('Content-Length');
+  if (!header) return undefined;
+  if (!/^\d+$/.test(header)) throw new RegistryError('SIZE_INVALID', 'invalid Content-Length');
+  return Number(header);
+}
+
+/** Whether the request carries a body (a non-zero Content-Length or a chunked body). */
+export function hasBody(ctx: HttpContext): boolean {
+  const length = contentLength(ctx);
+  if (length !== undefined) return length > 0;
+  return ctx.get('Transfer-Encoding') !== '';
+}
+
+/**
+ * Reads a small body whole, failing with `tooLarge()` once past `limit` bytes. The rest of an
+ * oversize body is not read: the answer goes out at once and the connection is closed after it.
+ */
+export async function readSmallBody(ctx: HttpContext, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  const declared = contentLength(ctx);
+  const refuse = (): Error => {
+    ctx.set('Connection', 'close');
+    return tooLarge();
+  };
+  if (declared !== undefined && declared > limit) throw refuse();
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const req = ctx.req;
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > limit) {
+        req.off('data', onData).off('end', onEnd).off('error', onError);
+        req.pause();
+        reject(refuse());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => resolve(Buffer.concat(chunks));
+    const onError = (err: Error): void => reject(err);
+    req.on('data', onData).once('end', onEnd).once('error', onError);
+  });
+}
