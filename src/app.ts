@@ -40,7 +40,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const { log } = options;
   const driver = options.driver ?? (await createStorageDriver(config.storage));
   const registry = new Registry(driver, { ...config.limits }, log);
-  const auth = await createAuth(config.auth, { driver, log });
+  const auth = await createAuth(config.auth, { driver, log, listen: config.listen });
   const builds = createBuilds(config, { registry, driver, auth, log });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the

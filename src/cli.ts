@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * `berth <command>`: serve (more commands come with auth, builds and gc). Every command takes
- * `--config FILE`; without it the package's config/registry.yaml is used.
+ * `berth <command>`: serve, gc, user, token, builds. Every command takes `--config FILE`; without
+ * it the package's config/registry.yaml is used. A mistake on the command line prints one line
+ * (and where to find more) and exits 2; a failure exits 1.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { commandConfig, UsageError } from './cli-util.js';
+import { commandConfig, explainFailure, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
-import { startServer } from './server.js';
+import { type RunningServer, startServer } from './server.js';
 
 const USAGE = `usage: berth <command> [options]
 
@@ -16,15 +18,21 @@ commands:
   gc [--dry-run] [--grace 1h] [--upload-ttl 24h]
                                                delete blobs no manifest references, and
                                                abandoned uploads
-  user add|passwd|remove NAME                  manage users (auth.usersFile)
-  token create|revoke|list                     access tokens for CI
-  builds list|logs|trigger                     automated builds
+  user add|passwd|remove NAME, user list       manage users (auth.usersFile)
+  token create|revoke|list                     robot tokens for CI
+  builds list|logs|trigger|cancel              automated builds
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
   --listen ADDR   listen address, overriding the config (port 0 picks a free port)
-  --help          this text
+  --help          this text (\`berth COMMAND --help\` for a command's own options)
+  --version       Berth's version
 `;
+
+function version(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -38,7 +46,15 @@ async function serve(args: string[]): Promise<void> {
   }
   const config = commandConfig(values.config, values.listen);
   const log = createLogger(config.log.level);
-  const running = await startServer(config, log);
+  let running: RunningServer;
+  try {
+    running = await startServer(config, log);
+  } catch (err) {
+    const explained = explainFailure(err, config);
+    if (!explained) throw err;
+    process.stderr.write(`berth: ${explained}\n`);
+    process.exit(1);
+  }
   const stop = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     running.close().then(
@@ -63,21 +79,34 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./builds/queue/cli.js')).runBuildsCommand(rest);
     case 'gc':
       return (await import('./gc-cli.js')).runGcCommand(rest);
-    case undefined:
     case '--help':
     case '-h':
     case 'help':
       process.stdout.write(USAGE);
+      return;
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`berth ${version()}\n`);
+      return;
+    case undefined:
+      process.stderr.write(USAGE);
+      process.exitCode = 2;
       return;
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`berth: ${(err as Error).message}\n`);
-    if (err instanceof UsageError) process.stderr.write(USAGE);
+const argv = process.argv.slice(2);
+main(argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    const command = ['serve', 'gc', 'user', 'token', 'builds'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }
   process.stderr.write(`berth: ${(err as Error).stack ?? String(err)}\n`);

@@ -175,11 +175,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
   try {
     const config = checkField(CONFIG_SCHEMA, value, '', resolvePath) as Config;
     checkCrossKeys(config);
+    const auth = value.auth as Record<string, unknown> | undefined;
+    config.auth.modeGiven = fromEnv.has('auth.mode') || (typeof auth === 'object' && auth !== null && auth.mode !== undefined);
     return config;
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`config: ${prefix}${err.message}`);
     throw err;
   }
+}
+
+/** Whether a listen host is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** Splits `HOST:PORT` (IPv6 hosts in brackets). */

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
-import { type Config, parseListen } from './config.js';
+import { type Config, isLoopbackHost, parseListen } from './config.js';
+import { describeStorage } from './storage.js';
 
 export interface RunningServer {
   app: App;
@@ -16,10 +17,6 @@ export interface RunningServer {
   url: string;
   port: number;
   close(graceMs?: number): Promise<void>;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 export async function startServer(config: Config, log: Logger, driver?: StorageDriver): Promise<RunningServer> {
@@ -44,10 +41,14 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
   // At info level whatever the configured level: scripts and tests read the bound address here.
-  log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver, auth: config.auth.mode }, 'listening');
+  log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: describeStorage(config.storage), auth: config.auth.mode }, 'listening');
   await app.builds.start(url);
-  if (config.auth.mode === 'none' && !isLoopback(host)) {
-    log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');
+  if (config.auth.mode === 'none' && !isLoopbackHost(host)) {
+    if (config.auth.modeGiven) {
+      log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address (auth.mode: none): anyone who can reach it may push, pull and delete');
+    } else {
+      log.warn({ address: url }, 'serving pulls only: no authentication is configured and the address is not loopback, so pushes and deletes are refused; set auth.mode: token (see README, "Authentication"), or auth.mode: none to let anyone who can reach it write');
+    }
   }
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,4 @@
-/** Config -> the storage driver it names. */
+/** Config -> the storage driver it names, and a short description of it for messages. */
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { createFilesystemDriver } from '../storage-drivers/filesystem.js';
 import { createMemoryDriver } from '../storage-drivers/memory.js';
@@ -22,5 +22,17 @@ export async function createStorageDriver(storage: Config['storage']): Promise<S
     }
     case 'memory':
       return createMemoryDriver();
+  }
+}
+
+/** Where the config keeps its data, for messages: `filesystem /srv/berth`, `s3 bucket b at URL`. */
+export function describeStorage(storage: Config['storage']): string {
+  switch (storage.driver) {
+    case 'filesystem':
+      return `filesystem ${storage.filesystem.root}`;
+    case 's3':
+      return `s3 bucket ${storage.s3.bucket}${storage.s3.prefix ? ` prefix ${storage.s3.prefix}` : ''}${storage.s3.endpoint ? ` at ${storage.s3.endpoint}` : ''}`;
+    default:
+      return storage.driver;
   }
 }

@@ -35,6 +35,11 @@ export interface ExternalIssuerConfig {
 
 export interface AuthConfig {
   mode: 'none' | 'token';
+  /**
+   * Set by the loader: whether `mode` was given (file or environment) rather than defaulted. A
+   * defaulted `none` off loopback serves pulls only (see src/auth/index.ts).
+   */
+  modeGiven?: boolean;
   /** The JWT audience and the challenge's `service`. */
   service: string;
   issuer: string;
@@ -98,7 +103,7 @@ function checkRules(value: unknown, key: string): AccessRule[] {
   });
 }
 
-const DURATION = /^(never|\d+[smhdw]?)$/;
+const DURATION = /^(never|\d{1,15}[smhdwy]?)$/;
 
 export const AUTH_SCHEMA: Field = {
   kind: 'object',
@@ -113,7 +118,7 @@ export const AUTH_SCHEMA: Field = {
     tokenTtl: { kind: 'integer', default: 300, min: 60, max: 86_400 },
     refreshTokenTtl: { kind: 'integer', default: 30 * 86_400, min: 0, max: 365 * 86_400 },
     clockSkew: { kind: 'integer', default: 30, min: 0, max: 600 },
-    robotTokenExpiry: { kind: 'string', default: '90d', pattern: DURATION, hint: 'must be a duration like 30d, 12h, 90m, 2w, or never' },
+    robotTokenExpiry: { kind: 'string', default: '90d', pattern: DURATION, hint: 'must be a duration like 30d, 12h, 90m, 2w, 1y, or never' },
     usersFile: { kind: 'path', default: './users.htpasswd' },
     teams: { kind: 'custom', default: {}, check: checkTeams },
     rules: { kind: 'custom', default: [], check: checkRules },

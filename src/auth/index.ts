@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import type { AppState } from '../http/index.js';
 import { ConfigError } from '../config-schema.js';
+import { isLoopbackHost, parseListen } from '../config.js';
 import { AccessPolicy } from './access.js';
 import { LoginBackoff } from './backoff.js';
 import { Challenger } from './challenge.js';
@@ -17,7 +18,7 @@ import { type AuthConfig, checkAuthConfig } from './config.js';
 import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js';
 import { Authenticator } from './login.js';
 import { authMiddleware } from './middleware.js';
-import { type Action, everythingAllowed } from './permissions.js';
+import { type Action, everythingAllowed, pullsOnly } from './permissions.js';
 import { RobotStore } from './robots.js';
 import { createTokenRouter } from './routes.js';
 import { TokenService } from './token.js';
@@ -44,13 +45,16 @@ export interface AuthModule {
 export interface AuthDeps {
   driver: StorageDriver;
   log: Logger;
+  /** The configured listen address: without auth, writes are open only on loopback unless `auth.mode: none` was chosen. */
+  listen: string;
 }
 
 export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<AuthModule> {
   if (config.mode === 'none') {
+    const permissions = config.modeGiven || isLoopbackHost(parseListen(deps.listen).host) ? everythingAllowed : pullsOnly;
     return {
       middleware: async (ctx, next) => {
-        ctx.state.permissions = everythingAllowed;
+        ctx.state.permissions = permissions;
         await next();
       },
       router: new Router<AppState>(),

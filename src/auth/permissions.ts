@@ -2,6 +2,7 @@
  * What a caller may do, as the HTTP handlers ask it. The auth middleware puts one of these on
  * `ctx.state.permissions` for every request; handlers ask before they act.
  */
+import { RegistryError } from '../registry/errors.js';
 import type { CanRead } from '../registry/registry.js';
 
 export type Action = 'pull' | 'push' | 'delete';
@@ -23,6 +24,33 @@ export interface Permissions {
   /** Who the caller is, for logs: a user name, `anonymous`, or undefined without auth. */
   readonly subject?: string;
 }
+
+/**
+ * Without auth on a non-loopback address when nobody chose `auth.mode: none` (the container's
+ * `docker run -p 5000:5000` case): everybody may pull, nobody may write. Open to the network by
+ * accident must not mean open to pushes and deletes by anyone.
+ */
+export const pullsOnly: Permissions = {
+  async require(repository, actions) {
+    const refused = actions.filter((action) => action !== 'pull');
+    if (refused.length === 0) return;
+    throw new RegistryError('DENIED', `${refused.join(' and ')} refused: this registry has no authentication and listens on a non-loopback address`, {
+      detail: {
+        repository,
+        actions: refused,
+        fix: 'switch on token auth (auth.mode: token, see README "Authentication"), or set auth.mode: none (BERTH_AUTH_MODE=none) to let anyone who can reach it push and delete',
+      },
+    });
+  },
+  async requireAuthenticated() {},
+  async can(_repository, action) {
+    return action === 'pull';
+  },
+  async requireCatalog() {},
+  readable() {
+    return undefined;
+  },
+};
 
 /** Without auth (`auth.mode: none`) everybody may do everything. */
 export const everythingAllowed: Permissions = {

@@ -1,5 +1,12 @@
 /** What every builder (native, buildah) offers the build queue. */
 
+/**
+ * Docker Hub's build variables, given to every build as build arguments (github/rules.ts fills
+ * them in). A Dockerfile uses those it declares with ARG; the others are no mistake of its own,
+ * so no warning names them.
+ */
+export const AUTOMATIC_BUILD_ARGS: readonly string[] = ['SOURCE_BRANCH', 'SOURCE_COMMIT', 'COMMIT_MSG', 'DOCKER_REPO', 'DOCKER_TAG', 'IMAGE_NAME', 'DOCKERFILE_PATH'];
+
 export interface BuildRequest {
   /** The unpacked source: the build context is `contextDir`. */
   contextDir: string;

@@ -83,6 +83,6 @@ describe('auth config', () => {
   ])('refuses at start %s', async (_why, overrides, message) => {
     const config = loadConfig({ env: {} });
     const auth = { ...config.auth, mode: 'token' as const, ...overrides };
-    await expect(createAuth(auth, { driver: createMemoryDriver(), log: pino({ level: 'silent' }) })).rejects.toThrow(message);
+    await expect(createAuth(auth, { driver: createMemoryDriver(), log: pino({ level: 'silent' }), listen: config.listen })).rejects.toThrow(message);
   });
 });

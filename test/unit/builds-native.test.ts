@@ -107,7 +107,7 @@ describe('native builder', () => {
     });
 
     it('takes build args over ARG defaults, and warns about build args no ARG uses', async () => {
-      const request = buildRequest(await context('scratch-app'), { repository: 'demo/args', buildArgs: { VERSION: '2.5', UNUSED: 'x' } });
+      const request = buildRequest(await context('scratch-app'), { repository: 'demo/args', buildArgs: { VERSION: '2.5', UNUSED: 'x', DOCKERFILE_PATH: 'Dockerfile', COMMIT_MSG: 'm', SOURCE_DATE_EPOCH: '0' } });
       await builder.build(request);
       const { config } = await pushedImage(registry, 'demo/args', 'latest');
       expect(config.config.Env).toContain('APP_VERSION=2.5');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AUTOMATIC_BUILD_ARGS } from '../../src/builds/builder.js';
 import type { BuildRule } from '../../src/builds/config.js';
 import { planBuilds } from '../../src/builds/github/plans.js';
 import { buildArgs, defaultRules, matchRules, parseRef, renderTags, sanitizeTag } from '../../src/builds/github/rules.js';
@@ -77,6 +78,8 @@ describe('build rules', () => {
       DOCKERFILE_PATH: 'docker/Dockerfile',
       EXTRA: 'yes',
     });
+    // The builders stay quiet about exactly these when a Dockerfile does not declare them.
+    expect(Object.keys(args).filter((key) => key !== 'EXTRA').sort()).toEqual([...AUTOMATIC_BUILD_ARGS].sort());
   });
 
   it('plans builds for a push with the linked repository, rule by rule', () => {

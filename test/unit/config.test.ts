@@ -33,6 +33,13 @@ describe('config', () => {
     });
   });
 
+  it('records whether auth.mode was chosen (file or environment) or defaulted', async () => {
+    expect(loadConfig({ env: {} }).auth.modeGiven).toBe(false);
+    expect(loadConfig({ file: await file('listen: 0.0.0.0:5000\n'), env: {} }).auth.modeGiven).toBe(false);
+    expect(loadConfig({ file: await file('auth:\n  mode: none\n'), env: {} }).auth.modeGiven).toBe(true);
+    expect(loadConfig({ env: { BERTH_AUTH_MODE: 'none' } }).auth.modeGiven).toBe(true);
+  });
+
   it('reads the embedded default: ./data at the project root on 127.0.0.1:5000', () => {
     const config = loadConfig({ file: DEFAULT_CONFIG_FILE, env: {} });
     expect(config.listen).toBe('127.0.0.1:5000');

@@ -26,7 +26,7 @@ import { checkName, checkTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
 import { ArchiveError } from './archive.js';
 import { type BaseImage, BaseImageError, platformString, resolveBaseImage } from './base-image.js';
-import { type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
+import { AUTOMATIC_BUILD_ARGS, type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
 import { CopyError, type Owner, planCopy, planDirectory } from './copy.js';
 import {
   type Dockerfile,
@@ -84,7 +84,8 @@ export class NativeBuildError extends Error {
 }
 
 /** Build args every automated build gets (as Docker Hub gave them): not worth a warning when unused. */
-const AUTOMATIC_BUILD_ARGS = new Set(['SOURCE_BRANCH', 'SOURCE_COMMIT', 'COMMIT_MSG', 'DOCKER_REPO', 'DOCKER_TAG', 'IMAGE_NAME', 'SOURCE_DATE_EPOCH']);
+/** Build args that never draw the "not consumed" warning: the automatic ones, and the builder's own epoch. */
+const QUIET_BUILD_ARGS: ReadonlySet<string> = new Set([...AUTOMATIC_BUILD_ARGS, 'SOURCE_DATE_EPOCH']);
 /** Errors that mean "this Dockerfile, as written": reported with the instruction and line. */
 const USER_ERRORS = [CopyError, InstructionError, SubstitutionError, FsPathError, BaseImageError, ArchiveError, DockerfileSyntaxError, ContextChangedError, OwnerError];
 const MAX_DOCKERFILE_SIZE = 1024 * 1024;
@@ -197,7 +198,7 @@ class BuildRun {
       this.guard(instruction, () => this.declareArgs(instruction, this.globalArgs, (name) => this.globalLookup(name), false));
     }
     const target = await this.stage(this.stages.length - 1);
-    const unused = Object.keys(request.buildArgs).filter((key) => !this.usedBuildArgs.has(key) && !AUTOMATIC_BUILD_ARGS.has(key));
+    const unused = Object.keys(request.buildArgs).filter((key) => !this.usedBuildArgs.has(key) && !QUIET_BUILD_ARGS.has(key));
     if (unused.length > 0) request.log(`[warning] build args not consumed by any ARG: ${unused.sort().join(', ')}`);
     return this.push(target);
   }
