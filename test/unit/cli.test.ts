@@ -77,9 +77,37 @@ describe('berth CLI', { timeout: 30_000 }, () => {
     expect(flag.code).toBe(2);
   });
 
-  it('prints usage', async () => {
+  it('prints usage on --help (exit 0) and without a command (exit 2), and its version', async () => {
     const result = await exitOf(berth(['--help']));
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/usage: berth <command>/);
+    expect(result.stdout).toMatch(/user list/);
+    expect(result.stdout).toMatch(/builds list\|logs\|trigger\|cancel/);
+    const bare = await exitOf(berth([]));
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/usage: berth <command>/);
+    const version = await exitOf(berth(['--version']));
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^berth \d+\.\d+\.\d+\n$/);
+  });
+
+  it('answers an argument mistake with one line and where the usage is, not the whole usage', async () => {
+    const result = await exitOf(berth(['gc', '--grace', 'soon']));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('berth: --grace: not a duration (like 30m, 1h, 7d): soon\nberth gc --help shows the usage\n');
+  });
+
+  it('explains a busy port in one line, without a stack trace (exit 1)', async () => {
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const result = await exitOf(berth(['serve', '--listen', `127.0.0.1:${port}`], { BERTH_STORAGE_DRIVER: 'memory' }));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`berth: cannot listen on 127.0.0.1:${port}: the address is in use (another Berth or another program holds the port); stop it or choose another address with --listen or BERTH_LISTEN\n`);
+    } finally {
+      holder.close();
+    }
   });
 });
