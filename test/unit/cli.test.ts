@@ -97,6 +97,28 @@ describe('berth CLI', { timeout: 30_000 }, () => {
     expect(result.stderr).toBe('berth: --grace: not a duration (like 30m, 1h, 7d): soon\nberth gc --help shows the usage\n');
   });
 
+  it('explains unreachable storage at start in one line naming it (exit 1)', async () => {
+    const { createServer } = await import('node:net');
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
+    const result = await exitOf(
+      berth(['serve', '--listen', '127.0.0.1:0'], {
+        BERTH_AUTH_MODE: 'token', // the signing key is read from storage at start
+        BERTH_STORAGE_DRIVER: 's3',
+        BERTH_STORAGE_S3_BUCKET: 'berth',
+        BERTH_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+        BERTH_STORAGE_S3_FORCEPATHSTYLE: 'true',
+        BERTH_STORAGE_S3_ACCESSKEYID: 'id',
+        BERTH_STORAGE_S3_SECRETACCESSKEY: 'secret',
+      }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`berth: storage s3 bucket berth at http://127.0.0.1:${port} is unreachable (connect ECONNREFUSED 127.0.0.1:${port}); check storage.* in the config and that the storage server runs\n`);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('explains a busy port in one line, without a stack trace (exit 1)', async () => {
     const { createServer } = await import('node:net');
     const holder = createServer();
