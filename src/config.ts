@@ -36,7 +36,18 @@ export interface Config {
   };
   auth: AuthConfig;
   builds: BuildsConfig;
+  gc: GcConfig;
   log: { level: LogLevel };
+}
+
+/** Defaults of `berth gc` (its flags win) and of the scheduled gc. */
+export interface GcConfig {
+  /** Anything younger is kept (a push may be under way): a duration like 1h. */
+  grace: string;
+  /** Uploads started longer ago are abandoned: a duration like 24h. */
+  uploadTtl: string;
+  /** Also delete manifests no tag reaches (keeping indexes' children and referrers of what stays). */
+  deleteUntagged: boolean;
 }
 
 export interface S3Config {
@@ -94,6 +105,7 @@ function checkCrossKeys(config: Config): void {
 }
 
 const LISTEN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const DURATION = /^\d{1,15}[smhdwy]?$/;
 
 export const CONFIG_SCHEMA: Field = {
   kind: 'object',
@@ -117,6 +129,14 @@ export const CONFIG_SCHEMA: Field = {
     uploads: { kind: 'object', fields: { automaticMount: { kind: 'boolean', default: true } } },
     auth: AUTH_SCHEMA,
     builds: BUILDS_SCHEMA,
+    gc: {
+      kind: 'object',
+      fields: {
+        grace: { kind: 'string', default: '1h', pattern: DURATION, hint: 'must be a duration like 30m, 1h or 2d' },
+        uploadTtl: { kind: 'string', default: '24h', pattern: DURATION, hint: 'must be a duration like 6h, 24h or 7d' },
+        deleteUntagged: { kind: 'boolean', default: false },
+      },
+    },
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },

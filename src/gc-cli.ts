@@ -1,14 +1,62 @@
-/** `berth gc [--dry-run] [--grace 1h] [--upload-ttl 24h] [--config FILE]`. */
+/**
+ * `berth gc [--dry-run] [--delete-untagged] [--grace 1h] [--upload-ttl 24h] [--verbose | --json]
+ * [--config FILE]`: runs on the storage directly (no server needed), safe while Berth serves.
+ * Defaults come from the config's `gc:` section; flags win.
+ */
 import { parseArgs } from 'node:util';
 import { commandConfig, UsageError } from './cli-util.js';
-import { parseDuration } from './util/index.js';
-import { collectGarbage } from './registry/gc.js';
+import { collectGarbage, type GcItem, type GcReport } from './registry/gc.js';
 import { createStorageDriver } from './storage.js';
+import { parseDuration } from './util/index.js';
+
+export const GC_USAGE = `usage: berth gc [options]
+
+Deletes blob bytes no manifest references any more, layer links no manifest needs, and abandoned
+uploads; with --delete-untagged also the manifests no tag reaches (indexes keep their children,
+and the signatures and SBOMs of a kept image stay). Safe while Berth serves: anything younger than
+the grace period is kept.
+
+options:
+  --dry-run           report what would go, delete nothing
+  --delete-untagged   also delete untagged manifests (default: gc.deleteUntagged)
+  --grace DURATION    keep anything younger (default: gc.grace, 1h)
+  --upload-ttl DURATION
+                      uploads started longer ago are abandoned (default: gc.uploadTtl, 24h)
+  --verbose           one line per thing deleted (or that would be)
+  --json              the report and every item as JSON
+  --config FILE       config file (its storage is collected)
+`;
 
 function duration(value: string, flag: string): number {
   const ms = parseDuration(value);
   if (ms === undefined) throw new UsageError(`${flag}: not a duration (like 30m, 1h, 7d): ${value}`);
   return ms;
+}
+
+function describeItem(item: GcItem): string {
+  switch (item.kind) {
+    case 'manifest':
+      return `manifest ${item.repository}@${item.digest}`;
+    case 'layer-link':
+      return `layer link ${item.repository}@${item.digest}`;
+    case 'upload':
+      return `upload ${item.repository} ${item.upload}`;
+    case 'blob':
+      return `blob ${item.digest} (${item.bytes} bytes)`;
+  }
+}
+
+function summary(report: GcReport, dryRun: boolean, grace: string): string {
+  const verb = dryRun ? 'would delete' : 'deleted';
+  const held = report.heldBack;
+  const lines = [
+    `${report.repositories} repositories, ${report.manifests} manifests kept, ${report.blobsKept} blobs kept`,
+    `${verb}: ${report.manifestsDeleted} untagged manifests, ${report.blobsDeleted} blobs (${report.bytesFreed} bytes), ${report.linksDeleted} unreferenced layer links, ${report.uploadsDeleted} abandoned uploads`,
+  ];
+  if (held.manifests + held.links + held.blobs > 0) {
+    lines.push(`held back by the grace period (${grace}): ${held.manifests} manifests, ${held.links} layer links, ${held.blobs} blobs (${held.bytes} bytes) younger than ${grace}; they go in a later run`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export async function runGcCommand(args: string[]): Promise<void> {
@@ -17,20 +65,33 @@ export async function runGcCommand(args: string[]): Promise<void> {
     options: {
       config: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
-      grace: { type: 'string', default: '1h' },
-      'upload-ttl': { type: 'string', default: '24h' },
+      'delete-untagged': { type: 'boolean' },
+      grace: { type: 'string' },
+      'upload-ttl': { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean' },
     },
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(GC_USAGE);
+    return;
+  }
+  if (values.json && values.verbose) throw new UsageError('--json and --verbose: choose one');
   const config = commandConfig(values.config);
+  const grace = values.grace ?? config.gc.grace;
+  const dryRun = values['dry-run'];
+  const items: GcItem[] = [];
   const report = await collectGarbage(await createStorageDriver(config.storage), {
-    dryRun: values['dry-run'],
-    graceMs: duration(values.grace, '--grace'),
-    uploadTtlMs: duration(values['upload-ttl'], '--upload-ttl'),
+    dryRun,
+    graceMs: duration(grace, '--grace'),
+    uploadTtlMs: duration(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
+    deleteUntagged: values['delete-untagged'] ?? config.gc.deleteUntagged,
+    onItem: (item) => {
+      if (values.json) items.push(item);
+      else if (values.verbose) process.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${describeItem(item)}\n`);
+    },
   });
-  const verb = values['dry-run'] ? 'would delete' : 'deleted';
-  process.stdout.write(
-    `${report.repositories} repositories, ${report.manifests} manifests, ${report.blobsKept} blobs kept\n` +
-      `${verb}: ${report.blobsDeleted} blobs (${report.bytesFreed} bytes), ${report.linksDeleted} unreferenced layer links, ${report.uploadsDeleted} abandoned uploads\n`,
-  );
+  process.stdout.write(values.json ? `${JSON.stringify({ dryRun, grace, ...report, items })}\n` : summary(report, dryRun, grace));
 }

@@ -1,16 +1,24 @@
 /**
  * Garbage collection: frees the bytes no manifest needs any more.
  *
- * Mark: every manifest revision of every repository, and the blobs those manifests reference,
- * are kept. Sweep:
- * - a repository's layer link to a blob none of its manifests references is removed;
- * - blob bytes that no repository's manifest references are deleted;
+ * Per repository:
+ * - with `deleteUntagged`, manifests no tag reaches are deleted (their revision link, and their
+ *   entry among their subject's referrers). Kept are: tagged manifests, the children of a kept
+ *   index (and theirs), the referrers of a kept manifest (signatures, SBOMs: pushed by digest,
+ *   never tagged, and of a kept image), and anything younger than the grace period;
+ * - a layer link to a blob none of the kept manifests references is removed;
  * - uploads started longer ago than `uploadTtlMs` are deleted.
+ * Then blob bytes that no repository's kept manifest references are deleted.
+ *
  * Anything written less than `graceMs` ago is kept whatever it looks like: it may belong to a push
- * under way (blobs are uploaded and linked before the manifest that references them arrives).
- * That grace period is the compromise that lets gc run online; a cross-repository mount of an
- * otherwise unreferenced old blob while gc runs can still lose that blob, so run gc when no
- * pushes are under way if in doubt (a manifest push then fails cleanly with MANIFEST_BLOB_UNKNOWN).
+ * under way (blobs are uploaded and linked before the manifest that references them arrives; a
+ * manifest is pushed before the tag or index that names it). That grace period is the compromise
+ * that lets gc run online. Races it leaves: a cross-repository mount of an otherwise unreferenced
+ * old blob while gc runs can lose that blob (the manifest push then fails cleanly with
+ * MANIFEST_BLOB_UNKNOWN); a client tagging an old untagged manifest by digest in the instant
+ * between gc's last look and its delete can end with a tag naming a deleted manifest (gc reads
+ * the tags again just before it deletes, which makes that instant short). Run gc when no pushes
+ * are under way if in doubt.
  */
 import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
 import { deleteIfPresent, readLink } from './blobs.js';
@@ -25,17 +33,36 @@ export interface GcOptions {
   graceMs: number;
   /** Uploads older than this are abandoned and deleted. */
   uploadTtlMs: number;
+  /** Also delete manifests no tag reaches (with care for indexes, their children and referrers). */
+  deleteUntagged?: boolean;
+  /** Called for every thing deleted (or, in a dry run, that would be). */
+  onItem?: (item: GcItem) => void;
   now?: Date;
+}
+
+export interface GcItem {
+  kind: 'manifest' | 'layer-link' | 'upload' | 'blob';
+  /** The repository, for everything but blob bytes (shared by all repositories). */
+  repository?: string;
+  digest?: string;
+  /** The upload's id, for uploads. */
+  upload?: string;
+  /** Bytes freed, for blobs. */
+  bytes?: number;
 }
 
 export interface GcReport {
   repositories: number;
+  /** Manifests kept. */
   manifests: number;
+  manifestsDeleted: number;
   blobsKept: number;
   blobsDeleted: number;
   bytesFreed: number;
   linksDeleted: number;
   uploadsDeleted: number;
+  /** What would have gone but is younger than the grace period. */
+  heldBack: { manifests: number; links: number; blobs: number; bytes: number };
 }
 
 async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {
@@ -62,19 +89,60 @@ async function digestsUnder(driver: StorageDriver, folder: string): Promise<stri
   return digests;
 }
 
-/** Digests a stored manifest references: config, layers, child manifests, subject excluded. */
-function referencesOf(bytes: Buffer): string[] {
+/** What a stored manifest points at: blobs and child manifests it references, and its subject. */
+interface ManifestLinks {
+  /** Config, layers and child manifests (everything it needs to be pulled). */
+  references: string[];
+  children: string[];
+  subject?: string;
+}
+
+function digestOfDescriptor(d: unknown): string[] {
+  return typeof d === 'object' && d !== null && typeof (d as { digest?: unknown }).digest === 'string' ? [(d as { digest: string }).digest] : [];
+}
+
+function linksOf(bytes: Buffer): ManifestLinks {
   try {
     const body = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-    const descriptors = [body.config, ...(Array.isArray(body.layers) ? body.layers : []), ...(Array.isArray(body.manifests) ? body.manifests : [])];
-    return descriptors.flatMap((d) => (typeof d === 'object' && d !== null && typeof (d as { digest?: unknown }).digest === 'string' ? [(d as { digest: string }).digest] : []));
+    const children = (Array.isArray(body.manifests) ? body.manifests : []).flatMap(digestOfDescriptor);
+    const blobs = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])].flatMap(digestOfDescriptor);
+    const [subject] = digestOfDescriptor(body.subject);
+    return { references: [...blobs, ...children], children, subject };
   } catch {
-    return [];
+    return { references: [], children: [] };
   }
+}
+
+/** The manifests of one repository that stay: tagged, young, and what those need or carry. */
+function keptManifests(revisions: Map<string, ManifestLinks>, roots: Iterable<string>): Set<string> {
+  const kept = new Set<string>();
+  const referrersOf = new Map<string, string[]>();
+  for (const [digest, links] of revisions) {
+    if (links.subject) referrersOf.set(links.subject, [...(referrersOf.get(links.subject) ?? []), digest]);
+  }
+  const pending = [...roots];
+  while (pending.length > 0) {
+    const digest = pending.pop()!;
+    if (kept.has(digest) || !revisions.has(digest)) continue;
+    kept.add(digest);
+    pending.push(...revisions.get(digest)!.children, ...(referrersOf.get(digest) ?? []));
+  }
+  return kept;
 }
 
 export async function collectGarbage(driver: StorageDriver, options: GcOptions): Promise<GcReport> {
   const now = (options.now ?? new Date()).getTime();
+  const report: GcReport = {
+    repositories: 0,
+    manifests: 0,
+    manifestsDeleted: 0,
+    blobsKept: 0,
+    blobsDeleted: 0,
+    bytesFreed: 0,
+    linksDeleted: 0,
+    uploadsDeleted: 0,
+    heldBack: { manifests: 0, links: 0, blobs: 0, bytes: 0 },
+  };
   const isYoung = async (path: string): Promise<boolean> => {
     try {
       return now - (await driver.stat(path)).modified.getTime() < options.graceMs;
@@ -83,20 +151,52 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
       throw err;
     }
   };
-  const report: GcReport = { repositories: 0, manifests: 0, blobsKept: 0, blobsDeleted: 0, bytesFreed: 0, linksDeleted: 0, uploadsDeleted: 0 };
+  const remove = async (path: string, item: GcItem): Promise<void> => {
+    options.onItem?.(item);
+    if (!options.dryRun) await deleteIfPresent(driver, path);
+  };
   const marked = new Set<string>();
 
   for (const name of await listRepositories(driver)) {
     report.repositories += 1;
-    const referenced = new Set<string>();
+    const revisions = new Map<string, ManifestLinks>();
     for (const digest of await digestsUnder(driver, `${layout.repository(name)}/_manifests/revisions`)) {
-      report.manifests += 1;
-      referenced.add(digest);
       try {
-        for (const ref of referencesOf(await driver.getContent(layout.blobData(digest)))) referenced.add(ref);
+        revisions.set(digest, linksOf(await driver.getContent(layout.blobData(digest))));
       } catch (err) {
         if (!(err instanceof PathNotFoundError)) throw err;
+        revisions.set(digest, { references: [], children: [] });
       }
+    }
+
+    let kept = new Set(revisions.keys());
+    if (options.deleteUntagged) {
+      const tagged = await taggedDigests(driver, name);
+      kept = keptManifests(revisions, tagged);
+      const young: string[] = [];
+      for (const digest of revisions.keys()) {
+        if (!kept.has(digest) && (await isYoung(layout.manifestRevisionLink(name, digest)))) young.push(digest);
+      }
+      report.heldBack.manifests += young.length;
+      // Look at the tags again just before deleting: one may have been moved meanwhile.
+      kept = keptManifests(revisions, [...tagged, ...(await taggedDigests(driver, name)), ...young]);
+      for (const [digest, links] of revisions) {
+        if (kept.has(digest)) continue;
+        if (await isYoung(layout.manifestRevisionLink(name, digest))) {
+          kept = keptManifests(revisions, [...kept, digest]); // re-pushed meanwhile: it and what it needs stay
+          continue;
+        }
+        report.manifestsDeleted += 1;
+        await remove(layout.manifestRevisionLink(name, digest), { kind: 'manifest', repository: name, digest });
+        if (links.subject && !options.dryRun) await deleteIfPresent(driver, layout.referrerLink(name, links.subject, digest));
+      }
+    }
+
+    const referenced = new Set<string>();
+    for (const digest of kept) {
+      report.manifests += 1;
+      referenced.add(digest);
+      for (const ref of revisions.get(digest)!.references) referenced.add(ref);
     }
     for (const digest of referenced) marked.add(digest);
 
@@ -104,20 +204,21 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
       if (referenced.has(digest)) continue;
       const link = layout.layerLink(name, digest);
       if (await isYoung(link)) {
+        report.heldBack.links += 1;
         marked.add(digest);
         continue;
       }
       report.linksDeleted += 1;
-      if (!options.dryRun) await deleteIfPresent(driver, link);
+      await remove(link, { kind: 'layer-link', repository: name, digest });
     }
 
     for (const upload of await listOrEmpty(driver, `${layout.repository(name)}/_uploads`)) {
       const startedAt = await readLink(driver, `${upload}/startedat`);
       const started = startedAt ? Date.parse(startedAt) : Number.NaN;
-      const age = Number.isNaN(started) ? (await isYoung(upload)) ? 0 : Number.POSITIVE_INFINITY : now - started;
+      const age = Number.isNaN(started) ? ((await isYoung(upload)) ? 0 : Number.POSITIVE_INFINITY) : now - started;
       if (age < options.uploadTtlMs) continue;
       report.uploadsDeleted += 1;
-      if (!options.dryRun) await deleteIfPresent(driver, upload);
+      await remove(upload, { kind: 'upload', repository: name, upload: lastPart(upload) });
     }
   }
 
@@ -127,20 +228,36 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     for (const prefixFolder of await listOrEmpty(driver, algorithmFolder)) {
       for (const hexFolder of await listOrEmpty(driver, prefixFolder)) {
         const digest = `${algorithm}:${lastPart(hexFolder)}`;
-        const data = `${hexFolder}/data`;
-        if (marked.has(digest) || (await isYoung(data))) {
+        if (marked.has(digest)) {
           report.blobsKept += 1;
           continue;
         }
+        const data = `${hexFolder}/data`;
         const size = await driver.stat(data).then(
           (info) => info.size,
           () => 0,
         );
+        if (await isYoung(data)) {
+          report.blobsKept += 1;
+          report.heldBack.blobs += 1;
+          report.heldBack.bytes += size;
+          continue;
+        }
         report.blobsDeleted += 1;
         report.bytesFreed += size;
-        if (!options.dryRun) await deleteIfPresent(driver, hexFolder);
+        await remove(hexFolder, { kind: 'blob', digest, bytes: size });
       }
     }
   }
   return report;
+}
+
+/** The digests the tags of `name` point at. */
+async function taggedDigests(driver: StorageDriver, name: string): Promise<Set<string>> {
+  const digests = new Set<string>();
+  for (const tagFolder of await listOrEmpty(driver, layout.tags(name))) {
+    const digest = await readLink(driver, layout.tagCurrentLink(name, lastPart(tagFolder)));
+    if (digest) digests.add(digest);
+  }
+  return digests;
 }
