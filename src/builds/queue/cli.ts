@@ -32,6 +32,8 @@ options:
 interface Connection {
   url: string;
   headers: Record<string, string>;
+  /** Where the URL came from, for messages: `--url`, or the config file's listen address. */
+  origin: string;
 }
 
 async function readStdin(): Promise<string> {
@@ -42,9 +44,11 @@ async function readStdin(): Promise<string> {
 
 async function connect(values: { url?: string; config?: string; user?: string; 'password-stdin'?: boolean }): Promise<Connection> {
   let url = values.url;
+  let origin = '--url';
   if (!url) {
     const listen = commandConfig(values.config).listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
     url = `http://${listen}`;
+    origin = values.config ? `the listen address in ${values.config}` : "the default config's listen address; --url or --config to choose";
   }
   const headers: Record<string, string> = {};
   const token = process.env.BERTHCTL_TOKEN;
@@ -55,7 +59,20 @@ async function connect(values: { url?: string; config?: string; user?: string; '
   } else if (token) {
     headers.Authorization = `Bearer ${token}`;
   }
-  return { url: url.replace(/\/+$/, ''), headers };
+  return { url: url.replace(/\/+$/, ''), headers, origin };
+}
+
+/**
+ * Says on stderr, for a list that came back empty, which server was asked, and whether it wants
+ * credentials that were not given (then only public builds are visible).
+ */
+async function explainEmpty(conn: Connection): Promise<void> {
+  process.stderr.write(`no builds at ${conn.url} (from ${conn.origin})\n`);
+  if (conn.headers.Authorization) return;
+  const probe = await fetch(`${conn.url}/v2/`).catch(() => undefined);
+  if (probe?.status === 401) {
+    process.stderr.write('this Berth has auth on and no credentials were given: only public builds are listed (sign in with --user NAME and --password-stdin or $BERTHCTL_PASSWORD, or $BERTHCTL_TOKEN)\n');
+  }
 }
 
 async function call(conn: Connection, method: string, path: string, body?: unknown): Promise<Response> {
@@ -164,6 +181,7 @@ async function run(args: string[]): Promise<void> {
       if (values.n) query.set('n', values.n);
       const body = (await (await call(conn, 'GET', `/api/builds${query.size ? `?${query}` : ''}`)).json()) as { builds: ShownBuild[] };
       process.stdout.write(values.json ? `${JSON.stringify(body, null, 2)}\n` : table(body.builds));
+      if (body.builds.length === 0 && !values.json) await explainEmpty(conn);
       return;
     }
     case 'logs': {
