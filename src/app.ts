@@ -2,7 +2,8 @@
  * createApp(config) -> the Koa app, never listening. Middleware order:
  * errors (first, so every failure becomes the OCI error JSON: src/http/errors.ts) -> request id +
  * log -> API version header (src/api) -> auth (who may do what: src/auth) -> routes: /v2 (src/api),
- * /token (src/auth), /webhooks and /api/builds (src/builds).
+ * /api/repositories and /api/usage (src/repositories), /token (src/auth), /webhooks and
+ * /api/builds (src/builds).
  *
  * The route modules share the HTTP kit in src/http and reach storage only through the registry
  * layer (src/registry), which knows nothing of HTTP; generic helpers live in src/util.
@@ -18,6 +19,7 @@ import { type BuildsModule, createBuilds } from './builds/index.js';
 import type { Config } from './config.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
+import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
 
 export interface App {
@@ -85,7 +87,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     await next();
     if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
   });
-  for (const router of [createApiRouter({ registry, config }), auth.router, builds.router]) {
+  for (const router of [createApiRouter({ registry, config }), createRepositoriesRouter(registry), auth.router, builds.router]) {
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));
   }
