@@ -157,7 +157,7 @@ export class Deliverer {
       const event = await this.store.readPending(name, id);
       if (!event) continue; // dropped or delivered meanwhile
       const outcome = await this.sender(this.endpoint, event, this.stopping.signal);
-      if (!this.running) return 0; // abandoned by stop(): not the endpoint's fault
+      if (!outcome.ok && outcome.status === undefined && this.stopping.signal.aborted) return 0; // cut off by stop(): not the endpoint's fault
       if (outcome.ok) {
         await this.store.removePending(name, id);
         this.stats.delivered += 1;
