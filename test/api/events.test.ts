@@ -3,7 +3,8 @@
  * pushes, tag and manifest deletes and blob deletes send, in order, in both formats, filtered by
  * event and repository; pulls (off unless asked for: then no storage write at all); an endpoint
  * failing for a while; two replicas on one storage; the audit trail and tag history with auth
- * (two users and a robot token); the routes beside /api/repositories/<name>/tags.
+ * (two users and a robot token); the routes beside /api/repositories/<name>/tags; builds queued,
+ * succeeded and failed.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,9 +14,11 @@ import type { Config } from '../../src/config.js';
 import type { EndpointConfig } from '../../src/events/config.js';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem.js';
 import { bearer, getToken, PASSWORDS, basic, pushImage, startAuthServer } from '../helpers/auth-server.js';
+import { FakeGitHub } from '../helpers/fake-github.js';
 import { Client, imageManifest, sha256 } from '../helpers/http.js';
 import { eventually, Receiver } from '../helpers/receiver.js';
 import { filesystemConfig, startTestServer, type TestServer } from '../helpers/server.js';
+import { FIXTURES, linkedRepository, REPO, startBuildsEnv } from './builds-setup.js';
 
 const SECRET = 'api-test-secret-0123456789abcdef';
 
@@ -239,6 +242,46 @@ describe('the audit trail with auth', { timeout: 60_000 }, () => {
       for (const file of files) expect(await readFile(join(s.root, '_berth/events', file), 'utf8')).not.toContain(secret);
     } finally {
       await s.cleanup();
+    }
+  });
+});
+
+describe('build events', { timeout: 60_000 }, () => {
+  it('sends build queued (recorded before the webhook is answered), succeeded and failed, with the commit, tags and log URL', async () => {
+    const github = await FakeGitHub.start();
+    const hooks = await Receiver.start(SECRET);
+    github.repository(REPO, { defaultBranch: 'main' });
+    const good = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-basic') }, { refs: ['heads/main'] });
+    const bad = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-fail') }, { refs: ['heads/broken'] });
+    const env = await startBuildsEnv(github, (config) => {
+      config.builds.repositories = [linkedRepository({ rules: [{ name: 'any', type: 'branch', source: '/.*/', tag: '{sourceref}', dockerfile: 'Dockerfile', context: '', buildArgs: {} }] })];
+      fastDelivery(config, [endpoint(hooks, 'builds', { events: ['build'] })]);
+    });
+    try {
+      const first = await env.push('refs/heads/main', good);
+      expect(first.status).toBe(202);
+      const buildId: string = first.json.builds[0].id;
+      const journal = await env.client.get('/api/events?action=build.queued');
+      expect(journal.json.events.map((e: any) => e.build.id)).toEqual([buildId]);
+      await env.waitFor(buildId);
+      const secondId: string = (await env.push('refs/heads/broken', bad)).json.builds[0].id;
+      await env.waitFor(secondId);
+      await hooks.waitFor(() => hooks.accepted().length === 4);
+      const events = hooks.accepted();
+      expect(events.map((e) => [e.action, e.build.id, e.build.commit, e.target.tag])).toEqual([
+        ['build.queued', buildId, good, 'main'],
+        ['build.succeeded', buildId, good, 'main'],
+        ['build.queued', secondId, bad, 'broken'],
+        ['build.failed', secondId, bad, 'broken'],
+      ]);
+      expect(events[1]).toMatchObject({ actor: { name: 'github' }, target: { repository: 'acme/hello', digest: expect.stringMatching(/^sha256:/) } });
+      expect(events[1]!.build).toMatchObject({ github: REPO, ref: { type: 'branch', name: 'main' }, tags: ['main'], logUrl: `${env.server.url}/api/builds/${buildId}/logs`, trigger: 'webhook' });
+      expect(events[3]!.build.error).toMatch(/status 3|exit/);
+      expect(hooks.deliveries.every((d) => d.verified)).toBe(true);
+    } finally {
+      await env.close();
+      await hooks.close();
+      await github.close();
     }
   });
 });
