@@ -3,10 +3,11 @@
  * the record and its two formats, ids, config, the lease, delivery (in order, retries, backoff
  * kept across a restart, backlog, two replicas), queries and pruning.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { createMemoryDriver } from '../../storage-drivers/memory.js';
@@ -21,6 +22,7 @@ import { MAX_SCANNED, queryEvents, tagHistory } from '../../src/events/query.js'
 import { EventRecorder } from '../../src/events/recorder.js';
 import { prune } from '../../src/events/retention.js';
 import { EventStore } from '../../src/events/store.js';
+import { Registry } from '../../src/registry/registry.js';
 import { actorOf } from '../../src/http/origin.js';
 import { createLogger } from '../../src/log.js';
 import { eventually, Receiver } from '../helpers/receiver.js';
@@ -436,5 +438,43 @@ describe('queries and pruning', () => {
     expect((await tagHistory(store, 'team-a/app', 'latest', 10)).map((e) => e.id)).toEqual([young.id]);
     expect(await store.pending('hook')).toEqual([young.id]);
     expect(await store.days()).toEqual([dayOf(young.id)]);
+  });
+});
+
+describe('the registry and its observer', () => {
+  /** A driver whose event writes take a while: whoever does not wait for them answers too early. */
+  function slowEvents(driver: StorageDriver): StorageDriver {
+    return new Proxy(driver, {
+      get(target, key) {
+        if (key !== 'putContent') return Reflect.get(target, key);
+        return async (path: string, data: Uint8Array) => {
+          if (path.startsWith('/_berth/events/')) await new Promise((r) => setTimeout(r, 150));
+          return target.putContent(path, data);
+        };
+      },
+    });
+  }
+
+  it('has every event of a push and a delete in storage when the call returns', async () => {
+    const driver = slowEvents(createMemoryDriver());
+    const store = new EventStore(driver, logs().log);
+    const recorder = new EventRecorder(store, settings([endpoint('http://127.0.0.1:9/hook')]), source);
+    const registry = new Registry(driver, { maxManifestSize: 1 << 20, maxBlobSize: 0 }, logs().log, recorder.observer);
+    const config = Buffer.from('{}');
+    await registry.uploads.putWhole('team-a/app', `sha256:${createHash('sha256').update(config).digest('hex')}`, Readable.from([config]));
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${createHash('sha256').update(config).digest('hex')}`, size: 2 }, layers: [] }));
+    const { digest } = await registry.manifests.put('team-a/app', 'v1', manifest, 'application/vnd.oci.image.manifest.v1+json', ['v2'], { actor: { name: 'alice' } });
+    const journal = async () => (await Promise.all((await store.days()).map((day) => store.dayIds(day)))).flat();
+    expect(await journal()).toHaveLength(2);
+    expect(await store.pending('hook')).toHaveLength(2);
+    expect((await tagHistory(store, 'team-a/app', 'v2', 10)).map((e) => [e.action, e.target.digest, e.actor.name])).toEqual([['push', digest, 'alice']]);
+    await registry.manifests.delete('team-a/app', 'v1', { actor: { name: 'bob' } });
+    expect((await tagHistory(store, 'team-a/app', 'v1', 10)).map((e) => [e.action, e.target.digest, e.actor.name])).toEqual([
+      ['push', digest, 'alice'],
+      ['delete', digest, 'bob'],
+    ]);
+    await registry.manifests.delete('team-a/app', digest, { actor: { name: 'carol' } });
+    expect((await tagHistory(store, 'team-a/app', 'v2', 10)).map((e) => e.action)).toEqual(['push', 'delete']);
+    expect(await journal()).toHaveLength(5); // 2 pushes, the tag delete, the manifest delete and its tag v2
   });
 });
