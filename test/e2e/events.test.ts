@@ -3,11 +3,11 @@
  * with SIGKILL after a push was answered while the receiver was down, then both come back and the
  * event arrives; and the commands: `berth events`, `events test`, `events status`, `tag history`,
  * `berth rm` (actor cli) and `berth gc --delete-untagged` (actor gc) on the storage, delivered by
- * the running server.
+ * the running server; and README's receiver example, run as written.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -180,5 +180,29 @@ describe('events end to end', { timeout: 120_000 }, () => {
     await hooks.waitFor(() => hooks.accepted().length === 7); // 3 pushes, the test event, rm's and gc's 3 deletes
     const status = JSON.parse((await berth(['events', 'status', '--json', '--config', config])).stdout);
     expect(status).toEqual([{ endpoint: 'hook', configured: true, waiting: 0, failures: 0, replica: expect.any(String), renewedAt: expect.any(String) }]);
+  });
+
+  it("README's receiver example accepts Berth's signed events and refuses a bad signature", async () => {
+    const work = await setup();
+    const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const block = /^<!-- readme-test: events-receiver -->\n```js\n([\s\S]*?)^```$/m.exec(readme);
+    expect(block, 'README has no block marked readme-test: events-receiver').not.toBeNull();
+    await writeFile(join(work, 'receiver.mjs'), block![1]!);
+    const port = await freePort();
+    const receiver = spawn(process.execPath, [join(work, 'receiver.mjs')], { env: { PATH: process.env.PATH, PORT: String(port), WEBHOOK_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'inherit'] });
+    processes.push(receiver);
+    let output = '';
+    receiver.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    const config = join(work, 'berth.yaml');
+    await writeFile(config, configText(join(work, 'data'), `http://127.0.0.1:${port}/`));
+    const { url } = await serve(config, processes);
+    await pushSmallImage(new Client(url), 'demo/app', 'v1');
+    const end = Date.now() + 20_000;
+    while (!output.includes('push demo/app:v1 by -') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect(output).toContain('push demo/app:v1 by -\n');
+    const forged = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"events":[]}', headers: { 'X-Berth-Signature-256': `sha256=${'0'.repeat(64)}` } });
+    expect(forged.status).toBe(401);
+    const unsigned = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"events":[]}' });
+    expect(unsigned.status).toBe(401);
   });
 });
