@@ -46,9 +46,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const driver = options.driver ?? (await createStorageDriver(config.storage));
   const events = createEvents(config.notifications, { driver, log });
   const { recorder } = events;
-  const registry = new Registry(driver, { ...config.limits }, log, recorder.active ? recorder.observer : undefined);
+  const registry = new Registry(driver, { ...config.limits }, log, recorder.observer);
   const auth = await createAuth(config.auth, { driver, log, listen: config.listen });
-  const builds = createBuilds(config, { registry, driver, auth, log, onBuild: recorder.active ? recorder.build : undefined });
+  const builds = createBuilds(config, { registry, driver, auth, log, onBuild: recorder.onBuild });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.
@@ -92,8 +92,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     await next();
     if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
   });
-  const onPull = recorder.wantsPulls ? recorder.pull : undefined;
-  for (const router of [createApiRouter({ registry, config, onPull }), createRepositoriesRouter(registry), auth.router, builds.router, events.router]) {
+  for (const router of [createApiRouter({ registry, config, onPull: recorder.onPull }), createRepositoriesRouter(registry), auth.router, builds.router, events.router]) {
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));
   }

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag. Every command takes `--config FILE`; without
- * it the package's config/registry.yaml is used. A mistake on the command line prints one line
- * (and where to find more) and exits 2; a failure exits 1.
+ * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag. Every command
+ * takes `--config FILE`; without it the package's config/registry.yaml is used. A mistake on the
+ * command line prints one line (and where to find more) and exits 2; a failure exits 1.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -68,10 +68,9 @@ function summary(report: GcReport, dryRun: boolean, grace: string): string {
  * stopped midway leaves its deletions so far without events.
  */
 async function recordDeletions(config: Config, driver: StorageDriver, deleted: GcItem[]): Promise<void> {
-  const recorder = commandRecorder(config.notifications, driver, createLogger('warn'));
-  if (!recorder.active) return;
+  const observer = commandRecorder(config.notifications, driver, createLogger('silent')).observer;
   for (const item of deleted) {
-    await recorder.observer({ kind: 'manifest-deleted', repository: item.repository!, digest: item.digest!, tags: [] }, { actor: { name: 'gc' } });
+    await observer?.({ kind: 'manifest-deleted', repository: item.repository!, digest: item.digest!, tags: [] }, { actor: { name: 'gc' } });
   }
 }
 

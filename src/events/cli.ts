@@ -55,7 +55,8 @@ type Values = { url?: string; user?: string; 'password-stdin'?: boolean; config?
 type Source = { kind: 'storage'; config: Config; store: EventStore } | { kind: 'server'; conn: Connection };
 
 async function storeOf(config: Config): Promise<EventStore> {
-  return new EventStore(await createStorageDriver(config.storage), createLogger('warn'));
+  // Warnings go to stderr: stdout is the listing (JSON with --json).
+  return new EventStore(await createStorageDriver(config.storage), createLogger('warn', process.stderr));
 }
 
 async function sourceOf(values: Values): Promise<Source> {

@@ -4,7 +4,8 @@
  * before the caller goes on, so before the request that caused them is answered. The server and
  * the commands that change storage directly (`berth rm`, `berth gc`) each have one.
  */
-import type { ChangeObserver, ChangeOrigin } from '../registry/observer.js';
+import type { PullObserver } from '../api/deps.js';
+import type { ChangeObserver } from '../registry/observer.js';
 import { compileGlob, type Glob } from '../util/index.js';
 import type { NotificationsConfig } from './config.js';
 import { type BuildNotice, buildEvent, categoryOf, type EventCategory, eventsOfChange, type EventRecord, type EventSource, pullEvent } from './event.js';
@@ -54,16 +55,22 @@ export class EventRecorder {
     if (endpoints.size > 0) this.onQueued([...endpoints]);
   }
 
-  /** For the registry (src/registry/observer.ts). */
-  readonly observer: ChangeObserver = (change, origin) => this.record(eventsOfChange(change, origin, this.source));
+  /** For the registry (src/registry/observer.ts); undefined when nothing is kept. */
+  get observer(): ChangeObserver | undefined {
+    return this.active ? (change, origin) => this.record(eventsOfChange(change, origin, this.source)) : undefined;
+  }
 
-  /** For the manifest GET route. */
-  readonly pull = (repository: string, reference: string, manifest: { digest: string; mediaType: string; size: number }, origin: ChangeOrigin): Promise<void> =>
-    this.record([pullEvent(repository, reference, manifest, origin, this.source)]);
+  /** For the manifest GET route; undefined unless an endpoint wants pulls (then a pull costs nothing more). */
+  get onPull(): PullObserver | undefined {
+    return this.wantsPulls ? (repository, reference, manifest, origin) => this.record([pullEvent(repository, reference, manifest, origin, this.source)]) : undefined;
+  }
 
-  /** For the build queue: a build entered a state. */
-  readonly build = async (build: BuildNotice, logUrl: string): Promise<void> => {
-    const event = buildEvent(build, logUrl, this.source);
-    if (event) await this.record([event]);
-  };
+  /** For the build queue: a build entered a state. Undefined when nothing is kept. */
+  get onBuild(): ((build: BuildNotice, logUrl: string) => Promise<void>) | undefined {
+    if (!this.active) return undefined;
+    return async (build, logUrl) => {
+      const event = buildEvent(build, logUrl, this.source);
+      if (event) await this.record([event]);
+    };
+  }
 }

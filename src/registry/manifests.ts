@@ -110,10 +110,11 @@ export class ManifestStore {
     await this.driver.delete(layout.manifestRevisionLink(name, digest));
     const untagged: string[] = [];
     for (const tag of await this.tags(name)) {
-      if ((await readLink(this.driver, layout.tagCurrentLink(name, tag))) === digest && (await deleteIfPresent(this.driver, layout.tag(name, tag)))) untagged.push(tag);
+      if ((await readLink(this.driver, layout.tagCurrentLink(name, tag))) !== digest) continue;
+      if (await deleteIfPresent(this.driver, layout.tag(name, tag))) untagged.push(tag);
     }
     const summary = bytes && this.summary(digest, bytes);
-    if (summary && summary.subject) await deleteIfPresent(this.driver, layout.referrerLink(name, summary.subject, digest));
+    if (summary?.subject) await deleteIfPresent(this.driver, layout.referrerLink(name, summary.subject, digest));
     await this.observer?.(
       { kind: 'manifest-deleted', repository: name, digest, ...(summary ? { mediaType: summary.mediaType, size: summary.size } : {}), tags: untagged },
       origin,

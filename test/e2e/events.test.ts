@@ -83,13 +83,19 @@ describe('events end to end', { timeout: 120_000 }, () => {
     return dir.path;
   }
 
-  it('tells of a skopeo push by tag and a skopeo delete, in order, signed', async () => {
+  /** A receiver, and Berth serving a fresh storage with the receiver as endpoint `hook`. */
+  async function berthWithReceiver() {
     const work = await setup();
     const hooks = await Receiver.start(SECRET);
     cleanups.push(() => hooks.close());
     const config = join(work, 'berth.yaml');
     await writeFile(config, configText(join(work, 'data'), `${hooks.url}/hook`));
     const { url } = await serve(config, processes);
+    return { work, hooks, config, url };
+  }
+
+  it('tells of a skopeo push by tag and a skopeo delete, in order, signed', async () => {
+    const { work, hooks, url } = await berthWithReceiver();
     const host = new URL(url).host;
     const layout = await makeTestLayout(work);
     await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:test`, `docker://${host}/demo/app:v1`]);
@@ -126,12 +132,7 @@ describe('events end to end', { timeout: 120_000 }, () => {
   });
 
   it('berth events, events test, events status, tag history, and rm and gc journaled as cli and gc', async () => {
-    const work = await setup();
-    const hooks = await Receiver.start(SECRET);
-    cleanups.push(() => hooks.close());
-    const config = join(work, 'berth.yaml');
-    await writeFile(config, configText(join(work, 'data'), `${hooks.url}/hook`));
-    const { url } = await serve(config, processes);
+    const { hooks, config, url } = await berthWithReceiver();
     const client = new Client(url);
     const v1 = await pushSmallImage(client, 'demo/app', 'prod');
     const v2 = await pushSmallImage(client, 'demo/app', 'prod');
