@@ -96,6 +96,7 @@ function checkEndpoints(value: unknown, key: string): EndpointConfig[] {
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new ConfigError(`${where}.url: must be an http(s) URL`);
+    if (url.username || url.password) throw new ConfigError(`${where}.url: no credentials in the URL; send them in headers (Authorization: ...)`);
     const secret = item.secret ?? '';
     if (typeof secret !== 'string') throw new ConfigError(`${where}.secret: must be a string`);
     if (secret !== '' && secret.length < 16) throw new ConfigError(`${where}.secret: must be at least 16 characters (openssl rand -hex 32 makes a good one)`);

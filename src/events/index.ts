@@ -41,10 +41,7 @@ import { EventRecorder } from './recorder.js';
 import { prune } from './retention.js';
 import { EventStore } from './store.js';
 
-export { type NotificationsConfig, NOTIFICATIONS_SCHEMA, timings } from './config.js';
-export { EventRecorder } from './recorder.js';
-export { EventStore } from './store.js';
-export { newSource } from './event.js';
+export type { NotificationsConfig } from './config.js';
 
 export interface EventsModule {
   recorder: EventRecorder;

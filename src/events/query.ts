@@ -31,7 +31,7 @@ export interface EventPage {
 }
 
 /** Journal files read for one page at most, whatever matches. */
-export const MAX_SCANNED = 5000;
+export const MAX_SCANNED = 2000;
 
 export class QueryError extends Error {}
 

@@ -63,19 +63,19 @@ export class EventStore {
     private readonly log: Logger,
   ) {}
 
-  /** Writes events where they go, all at once; resolves when every file is in storage. */
+  /** Writes events where they go, several files at once; resolves when every file is in storage. */
   async write(events: { event: EventRecord; placement: Placement }[]): Promise<void> {
-    const writes: Promise<void>[] = [];
+    const files: { path: string; bytes: Buffer }[] = [];
     for (const { event, placement } of events) {
       const bytes = Buffer.from(JSON.stringify(event));
       if (placement.journal) {
-        writes.push(this.driver.putContent(journalPath(event.id), bytes));
+        files.push({ path: journalPath(event.id), bytes });
         const { repository, tag } = event.target;
-        if (repository && tag && (event.action === 'push' || event.action === 'delete')) writes.push(this.driver.putContent(tagEntryPath(repository, tag, event.id), bytes));
+        if (repository && tag && (event.action === 'push' || event.action === 'delete')) files.push({ path: tagEntryPath(repository, tag, event.id), bytes });
       }
-      for (const endpoint of placement.endpoints) writes.push(this.driver.putContent(queuePath(endpoint, event.id), bytes));
+      for (const endpoint of placement.endpoints) files.push({ path: queuePath(endpoint, event.id), bytes });
     }
-    await Promise.all(writes);
+    await inBatches(files, (file) => this.driver.putContent(file.path, file.bytes));
   }
 
   /** An event file, or undefined when it is gone (delivered, pruned) or unreadable. */

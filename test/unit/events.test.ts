@@ -188,6 +188,7 @@ describe('notifications config', () => {
   it.each([
     [[{ name: 'a b', url: 'http://x' }], /name: letters/],
     [[{ name: 'a', url: 'ftp://x' }], /url: must be an http\(s\) URL/],
+    [[{ name: 'a', url: 'https://user:pw@x/hook' }], /url: no credentials in the URL/],
     [[{ name: 'a', url: 'http://x' }, { name: 'a', url: 'http://y' }], /a is used twice/],
     [[{ name: 'a', url: 'http://x', secret: 'short' }], /secret: must be at least 16/],
     [[{ name: 'a', url: 'http://x', events: ['push', 'mount'] }], /"mount" is not one of push, delete, pull, build/],
