@@ -22,6 +22,8 @@ import { MAX_SCANNED, queryEvents, tagHistory } from '../../src/events/query.js'
 import { EventRecorder } from '../../src/events/recorder.js';
 import { prune } from '../../src/events/retention.js';
 import { EventStore } from '../../src/events/store.js';
+import { BuildQueue } from '../../src/builds/queue/queue.js';
+import { RecordStore } from '../../src/builds/queue/records.js';
 import { Registry } from '../../src/registry/registry.js';
 import { actorOf } from '../../src/http/origin.js';
 import { createLogger } from '../../src/log.js';
@@ -62,6 +64,19 @@ function pushes(repository: string, count: number): EventRecord[] {
   return Array.from({ length: count }, (_, i) =>
     eventsOfChange({ kind: 'manifest-pushed', repository, digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10, tags: [`t${i}`] }, { actor: { name: 'alice' } }, source),
   ).flat();
+}
+
+/** A driver whose event writes take a while: whoever does not wait for them answers too early. */
+function slowEvents(driver: StorageDriver): StorageDriver {
+  return new Proxy(driver, {
+    get(target, key) {
+      if (key !== 'putContent') return Reflect.get(target, key);
+      return async (path: string, data: Uint8Array) => {
+        if (path.startsWith('/_berth/events/')) await new Promise((r) => setTimeout(r, 150));
+        return target.putContent(path, data);
+      };
+    },
+  });
 }
 
 describe('event records and formats', () => {
@@ -443,19 +458,6 @@ describe('queries and pruning', () => {
 });
 
 describe('the registry and its observer', () => {
-  /** A driver whose event writes take a while: whoever does not wait for them answers too early. */
-  function slowEvents(driver: StorageDriver): StorageDriver {
-    return new Proxy(driver, {
-      get(target, key) {
-        if (key !== 'putContent') return Reflect.get(target, key);
-        return async (path: string, data: Uint8Array) => {
-          if (path.startsWith('/_berth/events/')) await new Promise((r) => setTimeout(r, 150));
-          return target.putContent(path, data);
-        };
-      },
-    });
-  }
-
   it('has every event of a push and a delete in storage when the call returns', async () => {
     const driver = slowEvents(createMemoryDriver());
     const store = new EventStore(driver, logs().log);
@@ -477,5 +479,36 @@ describe('the registry and its observer', () => {
     await registry.manifests.delete('team-a/app', digest, { actor: { name: 'carol' } });
     expect((await tagHistory(store, 'team-a/app', 'v2', 10)).map((e) => e.action)).toEqual(['push', 'delete']);
     expect(await journal()).toHaveLength(5); // 2 pushes, the tag delete, the manifest delete and its tag v2
+  });
+});
+
+describe('the build queue and its events', () => {
+  it('has the queued event in storage when enqueue returns (a webhook answers after it)', async () => {
+    const driver = slowEvents(createMemoryDriver());
+    const store = new EventStore(driver, logs().log);
+    const recorder = new EventRecorder(store, settings([]), source);
+    const queue = new BuildQueue(
+      new RecordStore(driver, logs().log),
+      () => new Promise(() => {}),
+      { concurrency: 1, queueLimit: 10, timeoutMs: 10_000, pollMs: 0, heartbeatMs: 1000, staleMs: 30_000, logMaxBytes: 4096 },
+      logs().log,
+      (record) => recorder.onBuild!(record, `http://berth/api/builds/${record.id}/logs`),
+    );
+    const plan = {
+      github: 'acme/hello',
+      image: 'acme/hello',
+      rule: 'default',
+      ref: { type: 'branch' as const, name: 'main' },
+      sha: 'b'.repeat(40),
+      commitMessage: 'm',
+      tags: ['latest'],
+      context: '',
+      dockerfile: 'Dockerfile',
+      buildArgs: {},
+      trigger: { kind: 'manual' as const, user: 'alice' },
+    };
+    const [record] = await queue.enqueue([plan]);
+    const page = await queryEvents(store, { limit: 10 });
+    expect(page.events.map((e) => [e.action, e.build?.id, e.actor.name])).toEqual([['build.queued', record!.id, 'alice']]);
   });
 });
