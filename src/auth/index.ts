@@ -17,6 +17,7 @@ import { type AuthConfig, checkAuthConfig } from './config.js';
 import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js';
 import { Authenticator } from './login.js';
 import { authMiddleware } from './middleware.js';
+import { PasswordChecker } from './password-checks.js';
 import { type Action, everythingAllowed } from './permissions.js';
 import { RobotStore } from './robots.js';
 import { createTokenRouter } from './routes.js';
@@ -70,7 +71,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
   const policy = new AccessPolicy(config.rules, config.teams);
   const robots = new RobotStore(deps.driver);
   const users = new UserStore(config.usersFile, log);
-  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), log);
+  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), new PasswordChecker(config.passwordChecks), log);
   const challenger = new Challenger(config);
   log.info({ kid: signing.kid, alg: signing.alg, usersFile: config.usersFile, externalIssuer: config.external.issuer || undefined }, 'token auth on');
 
