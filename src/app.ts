@@ -58,6 +58,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     const remote = ctx.ip; // read now: it is gone once the socket closes
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
+    ctx.state.bodyTimeoutMs = config.timeouts.body * 1000;
     ctx.set('X-Request-Id', requestId);
     ctx.res.once('close', () => {
       ctx.state.log.info(

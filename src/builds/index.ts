@@ -118,17 +118,20 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
   );
 
   const router = new Router<AppState>();
-  router.post(
-    '/webhooks/github',
-    webhookHandler({
-      config: settings,
-      store,
-      enqueue: (plans) => queue.enqueue(plans),
-      registryHost,
-      buildUrl: (id) => `${publicUrl()}/api/builds/${id}`,
-      log,
-    }),
-  );
+  // With nothing linked there is no webhook: no route to send bodies to.
+  if (settings.repositories.length > 0) {
+    router.post(
+      '/webhooks/github',
+      webhookHandler({
+        config: settings,
+        store,
+        enqueue: (plans) => queue.enqueue(plans),
+        registryHost,
+        buildUrl: (id) => `${publicUrl()}/api/builds/${id}`,
+        log,
+      }),
+    );
+  }
   mountBuildsApi(router, { config: settings, store, queue, github, registryHost, publicUrl });
 
   return {

@@ -73,7 +73,8 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
 
   it('refuses bodies over 25 MiB with 413 before reading them', async () => {
     const big = Buffer.alloc(25 * 1024 * 1024 + 1, 0x20);
-    const res = await env.client.request('POST', '/webhooks/github', { body: big, headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push' } });
+    const headers = { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-Hub-Signature-256': `sha256=${'0'.repeat(64)}` };
+    const res = await env.client.request('POST', '/webhooks/github', { body: big, headers });
     expect(res.status).toBe(413);
   });
 

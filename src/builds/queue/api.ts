@@ -136,6 +136,9 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
       return;
     }
     ctx.set('X-Accel-Buffering', 'no'); // proxies: pass the lines on as they come
+    // A build may print nothing for a while: the connection's idle timeout does not apply while
+    // following (the follow ends with the build, which has its own timeout).
+    ctx.req.socket.setTimeout(0);
     ctx.body = Readable.from(followLog(ctx, store, record.id), { objectMode: false });
     ctx.set('Content-Type', 'text/plain; charset=utf-8');
   });
