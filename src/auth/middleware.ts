@@ -174,6 +174,10 @@ class RequestPermissions implements Permissions {
     return (await this.check(repository, [action])) === undefined;
   }
 
+  async authenticate(): Promise<void> {
+    await this.resolve();
+  }
+
   async requireAuthenticated(): Promise<void> {
     const identity = await this.resolve();
     if (identity.kind === 'anonymous') throw this.core.challenger.unauthorized(this.ctx, 'authentication required');

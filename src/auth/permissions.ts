@@ -7,6 +7,11 @@ import type { CanRead } from '../registry/registry.js';
 export type Action = 'pull' | 'push' | 'delete';
 
 export interface Permissions {
+  /**
+   * Checks the credentials the request carries, if any (throws UNAUTHORIZED for bad ones;
+   * anonymous is fine): for handlers that must know who asks before they look anything up.
+   */
+  authenticate(): Promise<void>;
   /** Throws UNAUTHORIZED (with a challenge) or DENIED unless every action is allowed. */
   require(repository: string, actions: Action[]): Promise<void>;
   /** Whether one action is allowed, without throwing. */
@@ -26,6 +31,7 @@ export interface Permissions {
 
 /** Without auth (`auth.mode: none`) everybody may do everything. */
 export const everythingAllowed: Permissions = {
+  async authenticate() {},
   async require() {},
   async requireAuthenticated() {},
   async can() {

@@ -1,6 +1,8 @@
 /**
  * `/api/builds`: list, show, follow the log, cancel, trigger. Rights as for images: a build is
- * visible to whoever may pull its repository; cancelling and triggering need push.
+ * visible to whoever may pull its repository; cancelling and triggering need push. Credentials
+ * are checked before anything is looked up, and a build or linked repository the caller may not
+ * see is answered exactly as one that does not exist (404): nothing tells which private ones exist.
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -39,13 +41,13 @@ function notFound(id: string): RegistryError {
   return new RegistryError('NAME_UNKNOWN', `no build ${id}`, { status: 404 });
 }
 
-/** The record of `:id`, after checking the caller may pull its repository. */
+/** The record of `:id` when the caller may pull its repository; 404 alike when missing or hidden. */
 async function visibleRecord(ctx: HttpContext, store: RecordStore): Promise<BuildRecord> {
+  await ctx.state.permissions.authenticate();
   const id = ctx.params.id ?? '';
   if (!BUILD_ID.test(id)) throw notFound(id);
   const record = await store.get(id);
-  if (!record) throw notFound(id);
-  await ctx.state.permissions.require(record.image, ['pull']);
+  if (!record || !(await ctx.state.permissions.can(record.image, 'pull'))) throw notFound(id);
   return record;
 }
 
@@ -89,6 +91,7 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
   const { store, queue } = deps;
 
   router.get('/api/builds', async (ctx) => {
+    await ctx.state.permissions.authenticate();
     const repository = queryValue(ctx, 'repository');
     const state = queryValue(ctx, 'state');
     if (state !== undefined && !STATES.has(state)) throw new RegistryError('UNSUPPORTED', `state must be one of ${[...STATES].join(', ')}`, { status: 400 });
@@ -152,6 +155,7 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
   });
 
   router.post('/api/builds', async (ctx) => {
+    await ctx.state.permissions.authenticate();
     const body = await readSmallBody(ctx, 64 * 1024, () => new RegistryError('SIZE_INVALID', 'body larger than 64 KiB', { status: 413 }));
     let parsed: unknown;
     try {
@@ -161,7 +165,9 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
     }
     const request = parseTriggerRequest(parsed);
     const linked = findLinked(deps.config, request.repository);
-    if (!linked) throw new RegistryError('NAME_UNKNOWN', `${request.repository} is not a linked repository (builds.repositories)`, { status: 404 });
+    if (!linked || !(await ctx.state.permissions.can(linked.image, 'pull'))) {
+      throw new RegistryError('NAME_UNKNOWN', `${request.repository} is not a linked repository (builds.repositories)`, { status: 404 });
+    }
     await ctx.state.permissions.require(linked.image, ['push']);
     const plans = await planTrigger(linked, request, deps.github(linked.github), deps.registryHost(), ctx.state.permissions.subject);
     const records = await queue.enqueue(plans);
