@@ -62,7 +62,7 @@ export interface BuildsConfig {
    * itself, and the host in DOCKER_REPO and IMAGE_NAME. Empty: the listen address.
    */
   registryHost: string;
-  source: { maxBytes: number; maxFiles: number };
+  source: { maxBytes: number; maxFiles: number; maxPathBytes: number };
   logs: { maxBytes: number };
   github: { api: string; token: string };
   repositories: LinkedRepository[];
@@ -185,6 +185,7 @@ export const BUILDS_SCHEMA: Field = {
       fields: {
         maxBytes: { kind: 'integer', default: 1024 * 1024 * 1024, min: 1024 },
         maxFiles: { kind: 'integer', default: 100_000, min: 1 },
+        maxPathBytes: { kind: 'integer', default: 16 * 1024 * 1024, min: 4096 },
       },
     },
     logs: { kind: 'object', fields: { maxBytes: { kind: 'integer', default: 4 * 1024 * 1024, min: 4096, max: 256 * 1024 * 1024 } } },

@@ -23,7 +23,7 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
     tagSha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-basic') }, { refs: ['tags/v1.2.3'] });
     env = await startBuildsEnv(github, (config) => {
       config.builds.registryHost = 'berth.test';
-      config.builds.source = { maxBytes: 1024 * 1024, maxFiles: 50 };
+      config.builds.source = { maxBytes: 1024 * 1024, maxFiles: 50, maxPathBytes: 1024 * 1024 };
       config.builds.repositories = [
         linkedRepository({
           rules: [
