@@ -37,6 +37,33 @@ export interface BuildahOptions {
 /** The user name buildah sends with an internal token. */
 export const BUILD_USER = 'berth-build';
 
+/**
+ * A command line as the build log shows it: build-argument values masked (`--build-arg K=***`).
+ * A rule's build args may hold tokens, and the log is readable by whoever may pull the image.
+ */
+export function shownArgs(args: readonly string[]): string[] {
+  const mask = (assignment: string): string => `${assignment.split('=', 1)[0]}=***`;
+  return args.map((arg, i) => {
+    if (args[i - 1] === '--build-arg') return mask(arg);
+    if (arg.startsWith('--build-arg=')) return `--build-arg=${mask(arg.slice('--build-arg='.length))}`;
+    return arg;
+  });
+}
+
+/** Variables of Berth's environment buildah gets: what it needs to run, nothing of Berth's own. */
+const PASSED_VARIABLES = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'SSL_CERT_FILE', 'SSL_CERT_DIR']);
+const PASSED_PROXIES = new Set(['http_proxy', 'https_proxy', 'no_proxy', 'all_proxy']);
+
+/** The part of `env` buildah may see: see PASSED_VARIABLES, plus LC_*, BUILDAH_* and proxy settings. */
+export function buildahEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const passed: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (PASSED_VARIABLES.has(name) || PASSED_PROXIES.has(name.toLowerCase()) || name.startsWith('LC_') || name.startsWith('BUILDAH_')) passed[name] = value;
+  }
+  return passed;
+}
+
 /** TOML basic strings: quotes and backslashes escaped. */
 function toml(value: string): string {
   return JSON.stringify(value);
@@ -57,7 +84,7 @@ export class BuildahBuilder implements Builder {
       const policy = ['--signature-policy', join(dir, 'policy.json')];
       const local = `localhost/berth-build-${randomBytes(6).toString('hex')}`;
       const run = (args: string[]): Promise<void> => {
-        request.log(`$ ${options.command} ${args.join(' ')}`.slice(0, 4000));
+        request.log(`$ ${options.command} ${shownArgs(args).join(' ')}`.slice(0, 4000));
         const name = `buildah ${args.find((a) => a === 'bud' || a === 'push') ?? ''}`.trim();
         return runCommand(options.command, args, { env, log: request.log, signal: request.signal, cwd: dir, name });
       };
@@ -93,14 +120,14 @@ export class BuildahBuilder implements Builder {
     await writeFile(join(dir, 'registries.conf'), `${registries.join('\n')}\n`);
     await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\nrunroot = ${toml(join(dir, 'run'))}\ngraphroot = ${toml(join(dir, 'root'))}\n`);
+    // Not Berth's environment: it holds secrets (BERTH_*, AWS_*) that a build's RUN steps could read.
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...buildahEnvironment(process.env),
       CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
       CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
       BUILDAH_ISOLATION: 'chroot',
       TMPDIR: join(dir, 'tmp'),
     };
-    delete env.REGISTRY_AUTH_FILE;
     if (this.options.credentials) {
       const text = await readFile(join(request.contextDir, request.dockerfile), 'utf8');
       const hosts = [registry, ...aliases];
