@@ -18,7 +18,9 @@ import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js'
 import { Authenticator } from './login.js';
 import { authMiddleware } from './middleware.js';
 import { PasswordChecker } from './password-checks.js';
-import { type Action, everythingAllowed } from './permissions.js';
+import { type Action, everythingAllowed, type PrincipalRef } from './permissions.js';
+import { repositoryActions, type UserPrincipal } from './grants.js';
+import { isValidName } from '../registry/names.js';
 import { RobotStore } from './robots.js';
 import { createTokenRouter } from './routes.js';
 import { TokenService } from './token.js';
@@ -40,6 +42,12 @@ export interface AuthModule {
    * on `repository`. Undefined when auth is off (no token needed).
    */
   issueInternalToken(subject: string, repository: string, actions: Action[], ttlSeconds: number): Promise<string | undefined>;
+  /**
+   * Whether `who` (undefined: an anonymous caller) may pull `repository` now, by the rules and
+   * the robot token's scope: what a build triggered by hand may read on its caller's behalf. A
+   * user since removed, or a token since revoked, has anonymous rights only. True with auth off.
+   */
+  mayPull(who: PrincipalRef | undefined, repository: string): Promise<boolean>;
 }
 
 export interface AuthDeps {
@@ -56,6 +64,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
       },
       router: new Router<AppState>(),
       issueInternalToken: async () => undefined,
+      mayPull: async () => true,
     };
   }
 
@@ -86,6 +95,15 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
         ttl: ttlSeconds,
       });
       return token;
+    },
+    async mayPull(who, repository) {
+      if (!isValidName(repository)) return false;
+      let principal: UserPrincipal | undefined;
+      if (who && (await users.exists(who.user))) {
+        const robot = who.robot === undefined ? undefined : await robots.current(who.robot);
+        if (who.robot === undefined || robot?.user === who.user) principal = { name: who.user, ...(robot ? { robot } : {}) };
+      }
+      return repositoryActions(policy, principal, repository).has('pull');
     },
   };
 }

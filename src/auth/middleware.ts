@@ -25,7 +25,7 @@ import { CATALOG_SCOPE, type Challenger, repositoryScope } from './challenge.js'
 import { parseAuthorization } from './credentials.js';
 import { catalogAllowed, repositoryActions, type UserPrincipal } from './grants.js';
 import type { Authenticator, LoginRefusal } from './login.js';
-import type { Action, Permissions } from './permissions.js';
+import type { Action, Permissions, PrincipalRef } from './permissions.js';
 import type { RobotStore } from './robots.js';
 import { TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
@@ -176,6 +176,12 @@ class RequestPermissions implements Permissions {
 
   async authenticate(): Promise<void> {
     await this.resolve();
+  }
+
+  async principal(): Promise<PrincipalRef | undefined> {
+    const identity = await this.resolve();
+    const principal = identity.kind === 'anonymous' ? undefined : identity.principal;
+    return principal && { user: principal.name, ...(principal.robot ? { robot: principal.robot.id } : {}) };
   }
 
   async requireAuthenticated(): Promise<void> {

@@ -6,6 +6,13 @@ import type { CanRead } from '../registry/registry.js';
 
 export type Action = 'pull' | 'push' | 'delete';
 
+/** A signed-in caller as work done later on its behalf remembers it (a build triggered by hand). */
+export interface PrincipalRef {
+  user: string;
+  /** The robot token it signed in with, whose scope also bounds it. */
+  robot?: string;
+}
+
 export interface Permissions {
   /**
    * Checks the credentials the request carries, if any (throws UNAUTHORIZED for bad ones;
@@ -25,6 +32,11 @@ export interface Permissions {
   requireCatalog(): Promise<void>;
   /** A predicate for the repositories the caller may read; undefined when it may read all. */
   readable(): CanRead | undefined;
+  /**
+   * The signed-in user (and robot token) behind the request; undefined for anonymous callers,
+   * tokens from another issuer, and without auth.
+   */
+  principal(): Promise<PrincipalRef | undefined>;
   /** Who the caller is, for logs: a user name, `anonymous`, or undefined without auth. */
   readonly subject?: string;
 }
@@ -39,6 +51,9 @@ export const everythingAllowed: Permissions = {
   },
   async requireCatalog() {},
   readable() {
+    return undefined;
+  },
+  async principal() {
     return undefined;
   },
 };

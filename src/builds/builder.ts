@@ -13,6 +13,13 @@ export interface BuildRequest {
   log: (line: string) => void;
   /** Aborted on cancel or timeout: the builder stops and pushes nothing more. */
   signal: AbortSignal;
+  /**
+   * Whether this build may read a repository of this registry: asked for every repository the
+   * builder resolves an image in (each stage's base, each `COPY --from=<image>`, ONBUILD's too),
+   * before anything is read from it. The queue decides (the linked repository's rights, and those
+   * of whoever triggered the build); the builders only ask.
+   */
+  mayPull(repository: string): Promise<boolean>;
 }
 
 export interface BuildResult {
@@ -34,5 +41,13 @@ export class UnsupportedDockerfileError extends Error {
   ) {
     super(`Dockerfile line ${line}: ${instruction} ${reason}`);
     this.name = 'UnsupportedDockerfileError';
+  }
+}
+
+/** A Dockerfile names an image of this registry the build may not pull. */
+export class ImageDeniedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageDeniedError';
   }
 }

@@ -17,7 +17,7 @@ import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
 import type { Registry } from '../registry/registry.js';
 import { matchesAny } from '../util/index.js';
-import { mountBuildsApi, runPipeline, BuildQueue, RecordStore, sweep } from './queue/index.js';
+import { type BuildRecord, mountBuildsApi, runPipeline, BuildQueue, RecordStore, sweep } from './queue/index.js';
 import { BUILD_USER, BuildahBuilder } from './buildah/index.js';
 import { type BuilderSource, commandWorks } from './builders.js';
 import { GitHubApi, StatusReporter, webhookHandler } from './github/index.js';
@@ -60,6 +60,19 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
   const tokenOf = (github: string): string => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.token || settings.github.token;
   const github = (repository: string): GitHubApi => new GitHubApi(settings.github.api, tokenOf(repository));
   const pullPatterns = (github: string): string[] => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.pull ?? [];
+  /**
+   * What a build may pull: its own image, what its linked repository lists under `pull`, and what
+   * anyone may pull; for a build triggered by hand, only what its caller may pull of that too
+   * (whoever may trigger a build gains no pull on anything through it).
+   */
+  const mayPull =
+    (record: BuildRecord) =>
+    async (repository: string): Promise<boolean> => {
+      if (config.auth.mode === 'none') return true;
+      const linked = matchesAny([record.image, ...pullPatterns(record.github)], repository) || (await deps.auth.mayPull(undefined, repository));
+      if (!linked) return false;
+      return record.trigger.kind !== 'manual' || (await deps.auth.mayPull(record.trigger.principal, repository));
+    };
 
   let buildah: BuildahBuilder | undefined;
   let native: NativeBuilder | undefined;
@@ -73,14 +86,14 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         workDir: settings.workDir,
         registry: localHost(registryUrl),
         aliases: settings.registryHost ? [settings.registryHost] : [],
+        // `bases` are the Berth images the build may pull (the builder asked mayPull).
         credentials: async (target, bases) => {
           const ttl = settings.timeoutSeconds + 300;
           const push = await deps.auth.issueInternalToken(BUILD_USER, target, ['pull', 'push'], ttl);
           if (push === undefined) return undefined; // auth is off
           const tokens = new Map([[target, push]]);
-          const patterns = settings.repositories.filter((r) => r.image === target).flatMap((r) => r.pull);
           for (const base of bases) {
-            if (tokens.has(base) || !matchesAny(patterns, base)) continue;
+            if (tokens.has(base)) continue;
             const token = await deps.auth.issueInternalToken(BUILD_USER, base, ['pull'], ttl);
             if (token !== undefined) tokens.set(base, token);
           }
@@ -100,8 +113,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         config: settings,
         builders,
         github,
-        authOn: config.auth.mode !== 'none',
-        pullPatterns,
+        mayPull,
       }),
     {
       concurrency: settings.concurrency,

@@ -34,6 +34,7 @@ function permissionsFor(user: string | undefined): Permissions {
     subject: user,
     can,
     async authenticate() {},
+    principal: async () => (user ? { user } : undefined),
     async require(repository, actions) {
       for (const action of actions) {
         if (await can(repository, action)) continue;
@@ -84,6 +85,7 @@ describe('build API rights', { timeout: 60_000 }, () => {
           internalTokens.push(args);
           return 'internal-token';
         },
+        mayPull: async () => true,
       },
     });
     const koa = new Koa<AppState>();

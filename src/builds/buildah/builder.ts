@@ -6,7 +6,9 @@
  *
  * Base images named with Berth's public host (`builds.registryHost`) are pulled from Berth
  * itself (a registries.conf prefix rewrite). With auth on, the build gets short-lived tokens
- * for the target and for the Berth base images it may pull, and nothing else.
+ * for the target and for the Berth images it may pull (`request.mayPull`), and nothing else; a
+ * Dockerfile that names a Berth image it may not pull fails before buildah starts. buildah runs
+ * with the environment it needs, not Berth's.
  *
  * Pushes never leave a half image under a tag: a manifest is written only after its blobs, and
  * a build that fails before pushing has pushed nothing but unreferenced blobs (gc frees them).
@@ -14,9 +16,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Builder, BuildRequest, BuildResult } from '../builder.js';
+import { type Builder, type BuildRequest, type BuildResult, ImageDeniedError } from '../builder.js';
+import { isValidName } from '../../registry/names.js';
 import { runCommand } from './command.js';
-import { parseDockerfile, baseImages, berthRepository } from '../dockerfile/index.js';
+import { berthRepository, imageReferences, parseDockerfile, platformArgs } from '../dockerfile/index.js';
 
 export interface BuildahOptions {
   /** The buildah command. */
@@ -28,8 +31,8 @@ export interface BuildahOptions {
   /** Other names Dockerfiles use for Berth (builds.registryHost). */
   aliases: string[];
   /**
-   * Tokens (repository -> token) for the target and the given Berth base repositories, or
-   * undefined when auth is off.
+   * Tokens (repository -> token) for the target and the given Berth base repositories (the ones
+   * the build may pull), or undefined when auth is off.
    */
   credentials?: (target: string, bases: string[]) => Promise<Map<string, string> | undefined>;
 }
@@ -104,6 +107,31 @@ export class BuildahBuilder implements Builder {
     }
   }
 
+  /**
+   * The Berth repositories the Dockerfile pulls from (named with one of Berth's `hosts`), each of
+   * which the build must be allowed to pull. Images elsewhere (Docker Hub, ...) are buildah's
+   * business; its own tokens decide what it reads from Berth.
+   */
+  private async berthImages(request: BuildRequest, hosts: string[]): Promise<string[]> {
+    const dockerfile = parseDockerfile(await readFile(join(request.contextDir, request.dockerfile), 'utf8'));
+    let references;
+    try {
+      references = imageReferences(dockerfile, request.buildArgs, platformArgs({ os: 'linux', architecture: 'amd64' }));
+    } catch (err) {
+      throw new ImageDeniedError(`cannot tell which images the Dockerfile pulls: ${(err as Error).message}`);
+    }
+    const repositories = new Set<string>();
+    for (const { reference, instruction, line } of references) {
+      const repository = berthRepository(reference, hosts);
+      if (repository === undefined) continue;
+      if (!isValidName(repository) || !(await request.mayPull(repository))) {
+        throw new ImageDeniedError(`Dockerfile line ${line}: ${instruction} ${reference}: this build may not pull ${repository} (builds.repositories[].pull)`);
+      }
+      repositories.add(repository);
+    }
+    return [...repositories];
+  }
+
   /** Writes registries.conf, policy.json, storage.conf and (with auth) auth.json; returns buildah's environment. */
   private async prepare(dir: string, request: BuildRequest): Promise<NodeJS.ProcessEnv> {
     const { registry, aliases } = this.options;
@@ -128,13 +156,10 @@ export class BuildahBuilder implements Builder {
       BUILDAH_ISOLATION: 'chroot',
       TMPDIR: join(dir, 'tmp'),
     };
+    const hosts = [registry, ...aliases];
+    const bases = await this.berthImages(request, hosts);
     if (this.options.credentials) {
-      const text = await readFile(join(request.contextDir, request.dockerfile), 'utf8');
-      const hosts = [registry, ...aliases];
-      const bases = baseImages(parseDockerfile(text).instructions, request.buildArgs)
-        .map((image) => berthRepository(image, hosts))
-        .filter((name): name is string => name !== undefined);
-      const tokens = await this.options.credentials(request.repository, [...new Set(bases)]);
+      const tokens = await this.options.credentials(request.repository, bases);
       if (tokens) {
         const auths: Record<string, { auth: string }> = {};
         for (const [repository, token] of tokens) {

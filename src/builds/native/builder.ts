@@ -39,6 +39,7 @@ import {
   parseDockerfile,
   parseFlags,
   parseList,
+  platformArgs,
   SubstitutionError,
 } from '../dockerfile/index.js';
 import { applyLayer, FsPathError, FsTree } from './fs-tree.js';
@@ -166,19 +167,8 @@ class BuildRun {
     this.platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
     this.signal = request.signal;
     this.layers = new RegistryLayers(this.registry, work, this.signal);
-    const { os, architecture, variant = '' } = this.platform;
-    const platform = platformString(this.platform);
     // Docker's automatic platform args; usable in FROM, and in a stage once declared with ARG.
-    this.builtinArgs = new Map([
-      ['TARGETPLATFORM', platform],
-      ['TARGETOS', os],
-      ['TARGETARCH', architecture],
-      ['TARGETVARIANT', variant],
-      ['BUILDPLATFORM', platform],
-      ['BUILDOS', os],
-      ['BUILDARCH', architecture],
-      ['BUILDVARIANT', variant],
-    ]);
+    this.builtinArgs = platformArgs(this.platform);
   }
 
   async run(): Promise<BuildResult> {
@@ -353,7 +343,7 @@ class BuildRun {
       state = derive(await this.stage(parent.index));
       this.request.log(` ---> from stage ${parent.name ?? parent.index}`);
     } else {
-      const base = await resolveBaseImage(this.registry, image, platform);
+      const base = await resolveBaseImage(this.registry, image, platform, this.request.mayPull);
       this.request.log(` ---> ${base.repository}@${base.digest}`);
       state = fromImage(base, image);
     }
@@ -528,7 +518,7 @@ class BuildRun {
   private image(reference: string): Promise<StageState> {
     let state = this.images.get(reference);
     if (!state) {
-      state = resolveBaseImage(this.registry, reference, this.platform).then((base) => fromImage(base, reference));
+      state = resolveBaseImage(this.registry, reference, this.platform, this.request.mayPull).then((base) => fromImage(base, reference));
       this.images.set(reference, state);
     }
     return state;

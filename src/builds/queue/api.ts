@@ -33,8 +33,10 @@ const FOLLOW_POLL_MS = 1000;
  * something its author would not show to everyone who may pull): only their names.
  */
 export function publicRecord(record: BuildRecord, publicUrl: string): Record<string, unknown> {
-  const { buildArgs, runner: _runner, ...rest } = record;
-  return { ...rest, buildArgs: Object.keys(buildArgs).sort(), logUrl: `${publicUrl}/api/builds/${record.id}/logs` };
+  const { buildArgs, runner: _runner, trigger, ...rest } = record;
+  // The caller's principal is for the build's rights; `user` already names who it was.
+  const { principal: _principal, ...shownTrigger } = trigger as BuildRecord['trigger'] & { principal?: unknown };
+  return { ...rest, trigger: shownTrigger, buildArgs: Object.keys(buildArgs).sort(), logUrl: `${publicUrl}/api/builds/${record.id}/logs` };
 }
 
 function notFound(id: string): RegistryError {
@@ -169,7 +171,8 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
       throw new RegistryError('NAME_UNKNOWN', `${request.repository} is not a linked repository (builds.repositories)`, { status: 404 });
     }
     await ctx.state.permissions.require(linked.image, ['push']);
-    const plans = await planTrigger(linked, request, deps.github(linked.github), deps.registryHost(), ctx.state.permissions.subject);
+    const by = { user: ctx.state.permissions.subject, principal: await ctx.state.permissions.principal() };
+    const plans = await planTrigger(linked, request, deps.github(linked.github), deps.registryHost(), by);
     const records = await queue.enqueue(plans);
     const publicUrl = deps.publicUrl();
     respondJson(ctx, { builds: records.map((r) => publicRecord(r, publicUrl)) });

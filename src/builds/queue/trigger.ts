@@ -2,6 +2,7 @@
  * `POST /api/builds`: a build started by hand, as if the ref had just been pushed. The commit
  * (and its message) and the default branch come from the GitHub API.
  */
+import type { PrincipalRef } from '../../auth/permissions.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { BuildsConfig, LinkedRepository } from '../config.js';
 import { GitHubError, type GitHubApi, planBuilds, parseRef, type SourceRef } from '../github/index.js';
@@ -48,7 +49,13 @@ function githubFailed(err: unknown, what: string): RegistryError {
   return new RegistryError('UNAVAILABLE', `GitHub could not be asked about ${what}: ${(err as Error).message}`, { status: 503 });
 }
 
-export async function planTrigger(linked: LinkedRepository, request: TriggerRequest, github: GitHubApi, registryHost: string, user: string | undefined): Promise<BuildPlan[]> {
+/** Who triggers: a name for the record, and the signed-in principal whose pull rights the build gets. */
+export interface TriggeredBy {
+  user: string | undefined;
+  principal: PrincipalRef | undefined;
+}
+
+export async function planTrigger(linked: LinkedRepository, request: TriggerRequest, github: GitHubApi, registryHost: string, by: TriggeredBy): Promise<BuildPlan[]> {
   let defaultBranch: string;
   try {
     defaultBranch = (await github.json<{ default_branch?: string }>(`repos/${linked.github}`)).default_branch ?? 'main';
@@ -74,7 +81,7 @@ export async function planTrigger(linked: LinkedRepository, request: TriggerRequ
   if (typeof commit.sha !== 'string' || !/^[0-9a-f]{40}$/.test(commit.sha)) throw new RegistryError('UNAVAILABLE', 'GitHub answered without a commit id', { status: 503 });
   const plans = planBuilds(
     linked,
-    { ref, sha: commit.sha, commitMessage: commit.commit?.message ?? '', defaultBranch, trigger: { kind: 'manual', ...(user ? { user } : {}) }, rule: request.rule },
+    { ref, sha: commit.sha, commitMessage: commit.commit?.message ?? '', defaultBranch, trigger: { kind: 'manual', ...(by.user ? { user: by.user } : {}), ...(by.principal ? { principal: by.principal } : {}) }, rule: request.rule },
     registryHost,
   );
   if (plans.length === 0) {
