@@ -41,7 +41,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const driver = options.driver ?? (await createStorageDriver(config.storage));
   const registry = new Registry(driver, { ...config.limits }, log);
   const auth = await createAuth(config.auth, { driver, log });
-  const builds = createBuilds(config, { registry, driver, auth, log });
+  // A build's own thread opens the storage itself: only storage a second driver can share.
+  const threadStorage = options.driver || config.storage.driver === 'memory' ? undefined : config.storage;
+  const builds = createBuilds(config, { registry, driver, auth, log, threadStorage });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.

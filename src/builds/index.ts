@@ -21,7 +21,8 @@ import { type BuildRecord, mountBuildsApi, runPipeline, BuildQueue, RecordStore,
 import { BUILD_USER, BuildahBuilder } from './buildah/index.js';
 import { type BuilderSource, commandWorks } from './builders.js';
 import { GitHubApi, StatusReporter, webhookHandler } from './github/index.js';
-import { NativeBuilder } from './native/index.js';
+import type { Builder } from './builder.js';
+import { NativeBuilder, ThreadedNativeBuilder } from './native/index.js';
 
 export interface BuildsModule {
   /** `/webhooks/github` and `/api/builds...`. */
@@ -35,6 +36,12 @@ export interface BuildsModule {
 export interface BuildsDeps {
   registry: Registry;
   driver: StorageDriver;
+  /**
+   * The storage a native build's own thread may open (the server's, from the config). Undefined
+   * when a thread cannot share it (the memory driver, a driver handed in by a test): native builds
+   * then run on the server's thread.
+   */
+  threadStorage?: Config['storage'];
   auth: AuthModule;
   log: Logger;
 }
@@ -75,7 +82,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
     };
 
   let buildah: BuildahBuilder | undefined;
-  let native: NativeBuilder | undefined;
+  let native: Builder | undefined;
   const builders: BuilderSource = {
     kind: settings.builder,
     buildahCommand: settings.buildah,
@@ -102,7 +109,10 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
       });
       return buildah;
     },
-    native: async () => (native ??= new NativeBuilder({ registry: deps.registry, tempDir: settings.workDir })),
+    native: async () =>
+      (native ??= deps.threadStorage
+        ? new ThreadedNativeBuilder({ storage: deps.threadStorage, limits: config.limits, tempDir: settings.workDir, logLevel: config.log.level })
+        : new NativeBuilder({ registry: deps.registry, tempDir: settings.workDir })),
   };
 
   const statuses = new StatusReporter({ github: (repo) => (tokenOf(repo) ? github(repo) : undefined), publicUrl, log });

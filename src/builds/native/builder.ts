@@ -25,7 +25,7 @@ import { isNonDistributable } from '../../registry/manifest.js';
 import { checkName, checkTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
 import { ArchiveError } from './archive.js';
-import { type BaseImage, BaseImageError, platformString, resolveBaseImage } from './base-image.js';
+import { type BaseImage, BaseImageError, resolveBaseImage } from './base-image.js';
 import { type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
 import { CopyError, type Owner, planCopy, planDirectory } from './copy.js';
 import {
