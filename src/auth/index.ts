@@ -23,6 +23,7 @@ import { repositoryActions, type UserPrincipal } from './grants.js';
 import { isValidName } from '../registry/names.js';
 import { RobotStore } from './robots.js';
 import { createTokenRouter } from './routes.js';
+import { warnAboutExposedSecrets } from './secret-files.js';
 import { TokenService } from './token.js';
 import { UserStore } from './users.js';
 
@@ -75,6 +76,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
   }
   const log = deps.log.child({ component: 'auth' });
   const signing = await loadSigningKey(config, deps.driver, log);
+  await warnAboutExposedSecrets(config, deps.driver, log);
   const externalKeys = config.external.issuer ? await loadExternalKeys(config, log) : [];
   const tokens = new TokenService(config, signing, [ownVerificationKey(signing)], externalKeys);
   const policy = new AccessPolicy(config.rules, config.teams);
