@@ -3,7 +3,7 @@ const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_
 
 /** Milliseconds in `text`, or undefined when it is not a duration. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d+)\s*([smhdw]?)\s*$/.exec(text);
+  const match = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * UNITS[match[2] || 's']!;
 }

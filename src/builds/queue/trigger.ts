@@ -5,7 +5,7 @@
 import type { PrincipalRef } from '../../auth/permissions.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { BuildsConfig, LinkedRepository } from '../config.js';
-import { GitHubError, type GitHubApi, planBuilds, parseRef, type SourceRef } from '../github/index.js';
+import { GitHubError, type GitHubApi, MAX_REF_NAME, planBuilds, parseRef, type SourceRef } from '../github/index.js';
 import type { BuildPlan } from './records.js';
 
 export interface TriggerRequest {
@@ -21,6 +21,9 @@ export interface TriggerRequest {
   rule?: string;
 }
 
+/** Longest value of a field: refs are matched against the rules' regular expressions. */
+const MAX_FIELD = MAX_REF_NAME + 'refs/heads/'.length;
+
 function badRequest(message: string): RegistryError {
   return new RegistryError('UNSUPPORTED', message, { status: 400 });
 }
@@ -30,7 +33,10 @@ export function parseTriggerRequest(value: unknown): TriggerRequest {
   const body = value as Record<string, unknown>;
   const known = new Set(['repository', 'ref', 'branch', 'tag', 'sha', 'rule']);
   for (const key of Object.keys(body)) if (!known.has(key)) throw badRequest(`unknown field ${key}`);
-  for (const key of known) if (body[key] !== undefined && typeof body[key] !== 'string') throw badRequest(`${key} must be a string`);
+  for (const key of known) {
+    if (body[key] !== undefined && typeof body[key] !== 'string') throw badRequest(`${key} must be a string`);
+    if (typeof body[key] === 'string' && (body[key] as string).length > MAX_FIELD) throw badRequest(`${key} is longer than ${MAX_FIELD} characters`);
+  }
   if (typeof body.repository !== 'string' || body.repository === '') throw badRequest('repository is required');
   if ([body.ref, body.branch, body.tag].filter((v) => v !== undefined).length > 1) throw badRequest('give one of ref, branch, tag');
   if (body.sha !== undefined && !/^[0-9a-fA-F]{7,40}$/.test(body.sha as string)) throw badRequest('sha must be a commit id (7 to 40 hex digits)');
