@@ -23,6 +23,12 @@ export interface LoginRefusal {
   message: string;
 }
 
+/** The refusal as both endpoints answer it: whole seconds for Retry-After, and the message. */
+export function describeRefusal(refusal: LoginRefusal): { seconds: number; message: string } {
+  const seconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
+  return { seconds, message: `${refusal.message}: retry in ${seconds}s` };
+}
+
 export type LoginResult = { ok: true; principal: UserPrincipal } | { ok: false; refused?: LoginRefusal };
 
 const MAX_PASSWORD_LENGTH = 4096;

@@ -24,7 +24,7 @@ import type { AccessPolicy } from './access.js';
 import { CATALOG_SCOPE, type Challenger, repositoryScope } from './challenge.js';
 import { parseAuthorization } from './credentials.js';
 import { catalogAllowed, repositoryActions, type UserPrincipal } from './grants.js';
-import type { Authenticator, LoginRefusal } from './login.js';
+import { type Authenticator, describeRefusal, type LoginRefusal } from './login.js';
 import type { Action, Permissions, PrincipalRef } from './permissions.js';
 import type { RobotStore } from './robots.js';
 import { TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
@@ -44,14 +44,12 @@ type Identity =
   | { kind: 'token'; token: VerifiedToken; ruled: boolean; principal?: UserPrincipal }
   | { kind: 'user'; principal: UserPrincipal };
 
-/** How long a checked Basic header is trusted without bcrypt (a new password takes this long). */
+/** How long a checked Basic header skips bcrypt (the user and token are still asked about on each use). */
 const BASIC_CACHE_MS = 30_000;
 
 export function tooManyAttempts(refusal: LoginRefusal): RegistryError {
-  const seconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
-  return new RegistryError('TOOMANYREQUESTS', `${refusal.message}: retry in ${seconds}s`, {
-    headers: { 'Retry-After': String(seconds) },
-  });
+  const { seconds, message } = describeRefusal(refusal);
+  return new RegistryError('TOOMANYREQUESTS', message, { headers: { 'Retry-After': String(seconds) } });
 }
 
 function describe(identity: Identity): string {

@@ -20,7 +20,7 @@ import { type AccessPolicy, ALL_ACTIONS } from './access.js';
 import type { AuthConfig } from './config.js';
 import { parseAuthorization } from './credentials.js';
 import { grantScopes, type UserPrincipal } from './grants.js';
-import type { Authenticator } from './login.js';
+import { type Authenticator, describeRefusal } from './login.js';
 import { formatGranted, type ResourceScope, ScopeError, parseScopes } from './scope.js';
 import { looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
@@ -92,8 +92,8 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
     const result = await authenticator.login(username, password, via, ctx.ip);
     if (result.ok) return result.principal;
     if (result.refused) {
-      const seconds = Math.max(1, Math.ceil(result.refused.retryAfterMs / 1000));
-      throw new TokenRequestError(429, 'slow_down', `${result.refused.message}: retry in ${seconds}s`, { 'Retry-After': String(seconds) });
+      const { seconds, message } = describeRefusal(result.refused);
+      throw new TokenRequestError(429, 'slow_down', message, { 'Retry-After': String(seconds) });
     }
     throw badCredentials();
   }

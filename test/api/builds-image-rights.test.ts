@@ -43,14 +43,7 @@ describe('native builds and image rights', { timeout: 180_000 }, () => {
   let secretLayer: string;
   const alice = { Authorization: basic('alice', PASSWORDS.alice!) };
 
-  const waitFor = async (id: string): Promise<Record<string, any>> => {
-    for (let i = 0; ; i++) {
-      const record = (await env.client.get(`/api/builds/${id}`, alice)).json;
-      if (['succeeded', 'failed', 'cancelled'].includes(record.state)) return record;
-      if (i > 1200) throw new Error(`build ${id} still ${record.state}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
+  const waitFor = (id: string) => env.waitFor(id, undefined, 60_000, alice);
 
   /** Builds an image straight into the server's registry (as its owner would push it). */
   const seed = async (repository: string, files: Record<string, string>): Promise<void> => {
@@ -194,15 +187,8 @@ describe('buildah builds and image rights', { timeout: 120_000 }, () => {
       const res = await env.deliver('push', pushPayload({ repository: REPO, ref: `refs/heads/${branch}`, sha }));
       expect(res.status).toBe(202);
       const id = res.json.builds[0].id as string;
-      for (let i = 0; ; i++) {
-        const record = (await env.client.get(`/api/builds/${id}`, alice)).json;
-        if (['succeeded', 'failed'].includes(record.state)) {
-          results[branch] = { ...record, log: (await env.client.get(`/api/builds/${id}/logs`, alice)).body.toString() };
-          break;
-        }
-        if (i > 600) throw new Error(`${branch}: still ${record.state}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const record = await env.waitFor(id, undefined, 30_000, alice);
+      results[branch] = { ...record, log: (await env.client.get(`/api/builds/${id}/logs`, alice)).body.toString() };
     }
     for (const branch of ['from-secret', 'from-quoted', 'copy-from', 'from-arg']) {
       expect(results[branch]!.state, branch).toBe('failed');

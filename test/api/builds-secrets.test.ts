@@ -75,11 +75,7 @@ describe('secrets in builds', { timeout: 60_000 }, () => {
     expect(push.status).toBe(202);
     const id = push.json.builds[0].id as string;
     const alice = { Authorization: basic('alice', PASSWORDS.alice!) };
-    let record: Record<string, unknown> = {};
-    for (let i = 0; i < 400 && !['succeeded', 'failed'].includes(record.state as string); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      record = (await env.client.get(`/api/builds/${id}`, alice)).json;
-    }
+    const record = await env.waitFor(id, undefined, 20_000, alice);
     expect(record.state).toBe('succeeded');
     const buildLog = (await env.client.get(`/api/builds/${id}/logs`, alice)).body.toString();
 
