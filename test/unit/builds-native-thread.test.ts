@@ -18,12 +18,12 @@ describe('the native builder thread', () => {
     const config = loadConfig({ env: {} });
     const builder = new ThreadedNativeBuilder({ storage: config.storage, limits: config.limits, logLevel: 'silent', killAfterMs: 300, workerUrl: SPIN });
     const controller = new AbortController();
-    const lines: string[] = [];
-    const request = buildRequest('/nonexistent', { signal: controller.signal, log: (line) => lines.push(line) });
+    let running: () => void = () => {};
+    const started = new Promise<void>((resolve) => (running = resolve));
+    const request = buildRequest('/nonexistent', { signal: controller.signal, log: (line) => line === 'spinning' && running() });
     const { result, maxBlockMs } = await longestBlock(async () => {
       const building = builder.build(request).catch((err: unknown) => err);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(lines).toEqual(['spinning']); // it runs, and will not stop by itself
+      await started; // it runs, and will not stop by itself
       controller.abort(new Error('timed out after 1 s (builds.timeoutSeconds)'));
       return building;
     });
