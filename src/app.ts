@@ -48,7 +48,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const { recorder } = events;
   const registry = new Registry(driver, { ...config.limits }, log, recorder.observer);
   const auth = await createAuth(config.auth, { driver, log, listen: config.listen });
-  const builds = createBuilds(config, { registry, driver, auth, log, onBuild: recorder.onBuild });
+  // A build's own thread opens the storage itself: only storage a second driver can share.
+  const threadStorage = options.driver || config.storage.driver === 'memory' ? undefined : config.storage;
+  const builds = createBuilds(config, { registry, driver, auth, log, onBuild: recorder.onBuild, observer: recorder.observer, threadStorage });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.
@@ -65,6 +67,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     const remote = ctx.ip; // read now: it is gone once the socket closes
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
+    ctx.state.bodyTimeoutMs = config.timeouts.body * 1000;
     ctx.set('X-Request-Id', requestId);
     ctx.res.once('close', () => {
       ctx.state.log.info(

@@ -35,6 +35,17 @@ export interface Config {
     /** Honour `?mount=` without `from`, from any repository the caller may pull. */
     automaticMount: boolean;
   };
+  /** How long the server waits for clients (seconds): nobody may hold a connection for free. */
+  timeouts: {
+    /** To receive a request's headers. */
+    headers: number;
+    /** To receive a small body whole (manifests, token requests, webhooks, API calls); not blob uploads. */
+    body: number;
+    /** A connection with no byte moving either way (a stalled upload or download). */
+    idle: number;
+    /** A keep-alive connection between requests. */
+    keepAlive: number;
+  };
   auth: AuthConfig;
   builds: BuildsConfig;
   gc: GcConfig;
@@ -130,6 +141,15 @@ export const CONFIG_SCHEMA: Field = {
       },
     },
     uploads: { kind: 'object', fields: { automaticMount: { kind: 'boolean', default: true } } },
+    timeouts: {
+      kind: 'object',
+      fields: {
+        headers: { kind: 'integer', default: 20, min: 1, max: 3600 },
+        body: { kind: 'integer', default: 30, min: 1, max: 3600 },
+        idle: { kind: 'integer', default: 120, min: 1, max: 86_400 },
+        keepAlive: { kind: 'integer', default: 5, min: 1, max: 3600 },
+      },
+    },
     auth: AUTH_SCHEMA,
     builds: BUILDS_SCHEMA,
     gc: {

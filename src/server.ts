@@ -21,13 +21,20 @@ export interface RunningServer {
 
 export async function startServer(config: Config, log: Logger, driver?: StorageDriver): Promise<RunningServer> {
   const app = await createApp(config, { log, driver });
-  const server = createServer(app.koa.callback());
-  // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers
-  // and on idle sockets.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
-  server.timeout = 10 * 60_000;
+  const { timeouts } = config;
+  // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers, on
+  // a connection with nothing moving, and between requests. Small bodies have their own deadline
+  // (src/http/request.ts). Node checks the header deadline on an interval: a fraction of it.
+  const server = createServer(
+    {
+      requestTimeout: 0,
+      headersTimeout: timeouts.headers * 1000,
+      keepAliveTimeout: timeouts.keepAlive * 1000,
+      connectionsCheckingInterval: Math.min(5000, Math.max(250, timeouts.headers * 250)),
+    },
+    app.koa.callback(),
+  );
+  server.setTimeout(timeouts.idle * 1000);
 
   const { host, port } = parseListen(config.listen);
   await new Promise<void>((resolve, reject) => {

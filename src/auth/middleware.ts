@@ -9,7 +9,9 @@
  *   401 `insufficient_scope` if asking again could help, 403 DENIED if the signed-in subject may
  *   not do it at all.
  * - `Basic` (curl, scripts; Docker clients use tokens): checked like a /token login, with the
- *   same backoff, and cached briefly by a hash of the header so bcrypt does not run per request.
+ *   same backoff, and cached briefly by a hash of the header so bcrypt does not run per request;
+ *   a cached hit still asks whether the user (and robot token) stands, so removing a user or
+ *   revoking a token counts at once.
  */
 import { createHash } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
@@ -22,8 +24,8 @@ import type { AccessPolicy } from './access.js';
 import { CATALOG_SCOPE, type Challenger, repositoryScope } from './challenge.js';
 import { parseAuthorization } from './credentials.js';
 import { catalogAllowed, repositoryActions, type UserPrincipal } from './grants.js';
-import type { Authenticator } from './login.js';
-import type { Action, Permissions } from './permissions.js';
+import { type Authenticator, describeRefusal, type LoginRefusal } from './login.js';
+import type { Action, Permissions, PrincipalRef } from './permissions.js';
 import type { RobotStore } from './robots.js';
 import { TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
@@ -42,14 +44,12 @@ type Identity =
   | { kind: 'token'; token: VerifiedToken; ruled: boolean; principal?: UserPrincipal }
   | { kind: 'user'; principal: UserPrincipal };
 
-/** How long a checked Basic header is trusted without bcrypt (a new password takes this long). */
+/** How long a checked Basic header skips bcrypt (the user and token are still asked about on each use). */
 const BASIC_CACHE_MS = 30_000;
 
-export function tooManyAttempts(retryAfterMs: number): RegistryError {
-  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return new RegistryError('TOOMANYREQUESTS', `too many failed sign-ins for this user: retry in ${seconds}s`, {
-    headers: { 'Retry-After': String(seconds) },
-  });
+export function tooManyAttempts(refusal: LoginRefusal): RegistryError {
+  const { seconds, message } = describeRefusal(refusal);
+  return new RegistryError('TOOMANYREQUESTS', message, { headers: { 'Retry-After': String(seconds) } });
 }
 
 function describe(identity: Identity): string {
@@ -119,12 +119,16 @@ class RequestPermissions implements Permissions {
       case 'basic': {
         const key = createHash('sha256').update(ctx.get('Authorization')).digest('base64');
         const hit = this.basicCache.get(key);
-        if (hit && hit.until > Date.now() && (!hit.principal.robot || (await core.robots.active(hit.principal.robot.id)))) {
-          return { kind: 'user', principal: hit.principal };
+        if (hit && hit.until > Date.now()) {
+          // The bcrypt work is what the cache saves; whether the user or token still stands is
+          // asked every time (cheap), so a removal or revocation counts at once.
+          const principal = await core.authenticator.stillValid(hit.principal);
+          if (principal) return { kind: 'user', principal };
+          this.basicCache.delete(key);
         }
-        const result = await core.authenticator.login(credentials.username, credentials.password, 'basic');
+        const result = await core.authenticator.login(credentials.username, credentials.password, 'basic', ctx.ip);
         if (!result.ok) {
-          if (result.retryAfterMs) throw tooManyAttempts(result.retryAfterMs);
+          if (result.refused) throw tooManyAttempts(result.refused);
           throw core.challenger.unauthorized(ctx, 'invalid username or password');
         }
         this.basicCache.set(key, { principal: result.principal, until: Date.now() + BASIC_CACHE_MS });
@@ -166,6 +170,16 @@ class RequestPermissions implements Permissions {
 
   async can(repository: string, action: Action): Promise<boolean> {
     return (await this.check(repository, [action])) === undefined;
+  }
+
+  async authenticate(): Promise<void> {
+    await this.resolve();
+  }
+
+  async principal(): Promise<PrincipalRef | undefined> {
+    const identity = await this.resolve();
+    const principal = identity.kind === 'anonymous' ? undefined : identity.principal;
+    return principal && { user: principal.name, ...(principal.robot ? { robot: principal.robot.id } : {}) };
   }
 
   async requireAuthenticated(): Promise<void> {

@@ -8,6 +8,8 @@ export interface AppState {
   requestId: string;
   /** Who the caller is and what it may do (the auth middleware sets it before any route runs). */
   permissions: Permissions;
+  /** How long a small body (read whole by readSmallBody) may take to arrive, ms. */
+  bodyTimeoutMs: number;
 }
 
 export type HttpContext = RouterContext<AppState>;

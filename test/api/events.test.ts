@@ -284,4 +284,26 @@ describe('build events', { timeout: 60_000 }, () => {
       await github.close();
     }
   });
+
+  it("sends the push of a native build, made on the build's own thread, as berth-build", async () => {
+    const github = await FakeGitHub.start();
+    const hooks = await Receiver.start(SECRET);
+    github.repository(REPO, { defaultBranch: 'main' });
+    const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-basic') }, { refs: ['heads/main'] });
+    const env = await startBuildsEnv(github, (config) => {
+      config.builds.builder = 'native';
+      fastDelivery(config, [endpoint(hooks, 'pushes', { events: ['push'] })]);
+    });
+    try {
+      const build = (await env.push('refs/heads/main', sha)).json.builds[0].id as string;
+      const record = await env.waitFor(build);
+      expect(record.state).toBe('succeeded');
+      await hooks.waitFor(() => hooks.accepted().length === 1);
+      expect(hooks.accepted()[0]).toMatchObject({ action: 'push', actor: { name: 'berth-build' }, target: { repository: 'acme/hello', tag: 'latest', digest: record.digest } });
+    } finally {
+      await env.close();
+      await hooks.close();
+      await github.close();
+    }
+  });
 });
