@@ -64,6 +64,8 @@ async function serve(args: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // SIGHUP re-reads the TLS certificate files (renewed in place); without TLS it does nothing.
+  process.on('SIGHUP', () => void running.reload());
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -28,6 +28,8 @@ export class Authenticator {
     private readonly robots: RobotStore,
     private readonly backoff: LoginBackoff,
     private readonly log: Logger,
+    /** Told of every sign-in's outcome (metrics). */
+    private readonly onResult: (result: 'success' | 'failure' | 'throttled') => void = () => {},
   ) {}
 
   async login(name: string, password: string, via: string): Promise<LoginResult> {
@@ -35,14 +37,17 @@ export class Authenticator {
     const wait = this.backoff.wait(key);
     if (wait > 0) {
       this.log.warn({ user: (await this.users.exists(name)) ? name : undefined, via, retryAfterMs: wait }, 'sign-in refused: too many failures');
+      this.onResult('throttled');
       return { ok: false, retryAfterMs: wait };
     }
     const principal = await this.check(name, password);
     if (principal) {
       this.backoff.succeeded(key);
+      this.onResult('success');
       return { ok: true, principal };
     }
     this.backoff.failed(key);
+    this.onResult('failure');
     const known = isValidUserName(name) && (await this.users.exists(name));
     this.log.warn({ user: known ? name : undefined, knownUser: known, via }, 'sign-in failed');
     return { ok: false };

@@ -30,6 +30,8 @@ export interface BuildsModule {
   start(registryUrl: string): Promise<void>;
   /** Stops taking builds; a running build is marked as the issue asks (never lost). */
   stop(): Promise<void>;
+  /** Builds queued on every replica (metrics). */
+  queuedCount(): Promise<number>;
 }
 
 export interface BuildsDeps {
@@ -37,6 +39,8 @@ export interface BuildsDeps {
   driver: StorageDriver;
   auth: AuthModule;
   log: Logger;
+  /** Told of every build this replica finishes, with its final state (metrics). */
+  onFinished?: (state: 'succeeded' | 'failed' | 'cancelled') => void;
 }
 
 const HEARTBEAT_MS = 5000;
@@ -114,7 +118,10 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
       logMaxBytes: settings.logs.maxBytes,
     },
     log,
-    (record) => statuses.report(record),
+    (record) => {
+      if (record.state === 'succeeded' || record.state === 'failed' || record.state === 'cancelled') deps.onFinished?.(record.state);
+      statuses.report(record);
+    },
   );
 
   const router = new Router<AppState>();
@@ -133,8 +140,14 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
 
   return {
     router,
+    queuedCount: () => queue.queuedCount(),
     async start(url: string) {
       registryUrl = url;
+      if (config.readOnly) {
+        // Builds push: they wait in the queue until Berth serves writes again.
+        log.info('read-only mode: builds are not run');
+        return;
+      }
       queue.start();
       const runSweep = (): void => void sweep(store, settings.retentionDays, log).catch((err: unknown) => log.warn({ err }, 'build retention sweep failed'));
       sweeper = setInterval(runSweep, SWEEP_MS);

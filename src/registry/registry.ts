@@ -12,6 +12,12 @@ import { type UploadLimits, Uploads } from './uploads.js';
 
 export type RegistryLimits = ManifestLimits & UploadLimits;
 
+/** What the registry tells whoever watches it (metrics), without knowing who that is. */
+export interface RegistryObserver {
+  /** Blob bytes an upload request delivered (counted whether or not the upload then succeeds). */
+  bytesReceived?(bytes: number): void;
+}
+
 /** Whether the caller may read a repository; undefined in a predicate's place means any. */
 export type CanRead = (name: string) => Promise<boolean> | boolean;
 
@@ -24,9 +30,10 @@ export class Registry {
     readonly driver: StorageDriver,
     limits: RegistryLimits,
     log: Logger,
+    observer: RegistryObserver = {},
   ) {
     this.blobs = new BlobStore(driver);
-    this.uploads = new Uploads(driver, this.blobs, limits, log);
+    this.uploads = new Uploads(driver, this.blobs, limits, log, observer);
     this.manifests = new ManifestStore(driver, this.blobs, limits);
   }
 
