@@ -12,7 +12,8 @@ import { type RobotStore, robotIdOf } from './robots.js';
 import type { RefreshClaims } from './token.js';
 import { hashFingerprint, isValidUserName, type UserStore } from './users.js';
 
-export type LoginResult = { ok: true; principal: UserPrincipal } | { ok: false; retryAfterMs?: number };
+/** `reason`: why, when saying so helps the caller and reveals nothing (a revoked or expired robot token). */
+export type LoginResult = { ok: true; principal: UserPrincipal } | { ok: false; retryAfterMs?: number; reason?: string };
 
 const MAX_PASSWORD_LENGTH = 4096;
 
@@ -49,8 +50,9 @@ export class Authenticator {
     this.backoff.failed(key);
     this.onResult('failure');
     const known = isValidUserName(name) && (await this.users.exists(name));
-    this.log.warn({ user: known ? name : undefined, knownUser: known, via }, 'sign-in failed');
-    return { ok: false };
+    const reason = await this.robots.whyRefused(name, password);
+    this.log.warn({ user: known ? name : undefined, knownUser: known, via, ...(reason ? { reason } : {}) }, 'sign-in failed');
+    return reason ? { ok: false, reason } : { ok: false };
   }
 
   private async check(name: string, password: string): Promise<UserPrincipal | undefined> {

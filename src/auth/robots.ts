@@ -164,6 +164,23 @@ export class RobotStore {
     return same && record.user === user ? record : undefined;
   }
 
+  /**
+   * Why a robot-token secret was refused, when that can be told: its record is gone (revoked; a
+   * secret of the robot format whose record never existed reads the same, so nothing leaks), or
+   * the secret is right and the token expired. Undefined for anything else (a wrong secret).
+   */
+  async whyRefused(user: string, secret: string): Promise<string | undefined> {
+    const id = robotIdOf(secret);
+    if (!id) return undefined;
+    const record = await this.get(id);
+    if (!record) return `robot token ${id} was revoked (or never existed)`;
+    const want = Buffer.from(record.hash.replace(/^sha256:/, ''), 'hex');
+    const got = Buffer.from(hashSecret(secret).replace(/^sha256:/, ''), 'hex');
+    const same = want.length === got.length && timingSafeEqual(want, got);
+    if (same && record.user === user && isExpired(record)) return `robot token ${id} expired at ${record.expires}`;
+    return undefined;
+  }
+
   /** Deletes the record; false when there was none. */
   async revoke(id: string): Promise<boolean> {
     this.cache.delete(id);
