@@ -4,7 +4,8 @@
  * the OCI error JSON: src/http/errors.ts) -> trusted proxies (client address and origin:
  * src/http/proxies.ts) -> request id + log -> read-only gate (src/http/read-only.ts) -> API
  * version header (src/api) -> auth (who may do what: src/auth) -> routes: /healthz and /readyz
- * (src/health), /metrics, /v2 (src/api), /token (src/auth), /webhooks and /api/builds (src/builds).
+ * (src/health), /metrics, /v2 (src/api), /api/repositories and /api/usage (src/repositories),
+ * /token (src/auth), /webhooks and /api/builds (src/builds).
  *
  * The route modules share the HTTP kit in src/http and reach storage only through the registry
  * layer (src/registry), which knows nothing of HTTP; generic helpers live in src/util.
@@ -22,6 +23,7 @@ import { Health } from './health/index.js';
 import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
+import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
 
 export interface App {
@@ -102,7 +104,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     await next();
     if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
   });
-  const routers = [health.router(), createApiRouter({ registry, config }), auth.router, builds.router];
+  const routers = [health.router(), createApiRouter({ registry, config }), createRepositoriesRouter(registry), auth.router, builds.router];
   if (config.metrics.enabled && config.metrics.listen === '') routers.push(metrics.router());
   for (const router of routers) {
     koa.use(router.routes());

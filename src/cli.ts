@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { commandConfig, explainFailure, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
+import { RegistryError } from './registry/errors.js';
 import { type RunningServer, startServer } from './server.js';
 
 const USAGE = `usage: berth <command> [options]
@@ -21,6 +22,7 @@ commands:
   user add|passwd|remove NAME, user list       manage users (auth.usersFile)
   token create|revoke|list                     robot tokens for CI
   builds list|logs|trigger|cancel              automated builds
+  repos, tags NAME, rm NAME:TAG, du [NAME]     what is stored: repositories, tags, delete, usage
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
@@ -81,6 +83,11 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./builds/queue/cli.js')).runBuildsCommand(rest);
     case 'gc':
       return (await import('./gc-cli.js')).runGcCommand(rest);
+    case 'repos':
+    case 'tags':
+    case 'rm':
+    case 'du':
+      return (await import('./repositories/cli.js')).runRepositoryCommand(command, rest);
     case '--help':
     case '-h':
     case 'help':
@@ -107,9 +114,13 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'user', 'token', 'builds'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
+  }
+  if (err instanceof RegistryError) {
+    process.stderr.write(`berth: ${err.code}: ${err.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`berth: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);

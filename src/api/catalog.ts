@@ -1,7 +1,6 @@
 /** `GET /v2/_catalog`: the repositories the caller may pull, with `n`/`last` pagination. */
 import type { ApiDeps } from './deps.js';
-import { type HttpRouter, respondJson } from '../http/index.js';
-import { requestedPage } from './pagination.js';
+import { type HttpRouter, respondJson, requestedPage } from '../http/index.js';
 
 export function registerCatalogRoutes(router: HttpRouter, { registry }: ApiDeps): void {
   router.get('/v2/_catalog', async (ctx) => {

@@ -2,7 +2,7 @@
 import { parseDigest } from '../registry/digest.js';
 import { MediaType } from '../registry/manifest.js';
 import { type ApiDeps, repositoryName } from './deps.js';
-import { type HttpRouter, queryValue, respondJson } from '../http/index.js';
+import { type HttpRouter, mediaTypeQueryValue, respondJson } from '../http/index.js';
 
 export function registerReferrerRoutes(router: HttpRouter, { registry }: ApiDeps): void {
   router.get('/v2/*name/referrers/:digest', async (ctx) => {
@@ -10,7 +10,7 @@ export function registerReferrerRoutes(router: HttpRouter, { registry }: ApiDeps
     await ctx.state.permissions.require(name, ['pull']);
     const subject = ctx.params.digest!;
     parseDigest(subject);
-    const artifactType = queryValue(ctx, 'artifactType');
+    const artifactType = mediaTypeQueryValue(ctx, 'artifactType');
     const manifests = await registry.manifests.referrers(name, subject, artifactType);
     if (artifactType !== undefined) ctx.set('OCI-Filters-Applied', 'artifactType');
     respondJson(ctx, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, MediaType.OciIndex);

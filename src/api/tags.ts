@@ -1,7 +1,6 @@
 /** `GET /v2/<name>/tags/list`, with `n`/`last` pagination. */
 import { type ApiDeps, repositoryName } from './deps.js';
-import { type HttpRouter, respondJson } from '../http/index.js';
-import { requestedPage } from './pagination.js';
+import { type HttpRouter, respondJson, requestedPage } from '../http/index.js';
 
 export function registerTagRoutes(router: HttpRouter, { registry }: ApiDeps): void {
   router.get('/v2/*name/tags/list', async (ctx) => {

@@ -12,7 +12,10 @@ import bcrypt from 'bcryptjs';
 import { commandConfig, UsageError } from '../cli-util.js';
 import { createStorageDriver } from '../storage.js';
 import { parseExpiry } from './expiry.js';
-import { formatRobotScope, isExpired, parseRobotScope, RobotScopeError, RobotStore } from './robots.js';
+import { AccessPolicy } from './access.js';
+import type { AuthConfig } from './config.js';
+import type { Action } from './permissions.js';
+import { formatRobotScope, isExpired, parseRobotScope, type RobotRecord, type RobotScope, RobotScopeError, RobotStore } from './robots.js';
 import { BCRYPT_COST, isValidUserName, parseHtpasswd, serializeHtpasswd } from './users.js';
 
 const USER_USAGE = `usage: berth user <add|passwd|remove|list> [NAME] [options]
@@ -155,6 +158,35 @@ export async function runUserCommand(args: string[]): Promise<void> {
   process.stderr.write(`${command === 'add' ? 'added user' : 'changed the password of'} ${name} in ${file}\n`);
 }
 
+/** A token as `token list --json` and `token create --json` show it: never its hash, scopes as written. */
+function shownToken(record: RobotRecord): Record<string, unknown> {
+  const { hash: _hash, scopes, ...rest } = record;
+  return { ...rest, scopes: scopes.map(formatRobotScope), state: isExpired(record) ? 'expired' : 'active' };
+}
+
+/**
+ * The scopes of a new token its user's rules give nothing on (the token would be refused there),
+ * as warnings. Checked on a name each pattern matches (its `*`s as `x`): rules and patterns are
+ * both globs, so this is an example, not a proof.
+ */
+function uselessScopes(auth: AuthConfig, user: string, scopes: RobotScope[]): string[] {
+  if (auth.mode === 'none') return [];
+  const policy = new AccessPolicy(auth.rules, auth.teams);
+  const warnings: string[] = [];
+  for (const scope of scopes) {
+    if (scope.type !== 'repository') continue;
+    const example = scope.pattern.replaceAll('*', 'x');
+    const granted = policy.actions({ kind: 'user', name: user }, example);
+    const wanted = scope.actions.includes('*') ? ['pull', 'push', 'delete'] : scope.actions;
+    const missing = wanted.filter((action) => !granted.has(action as Action));
+    if (missing.length === 0) continue;
+    warnings.push(
+      `auth.rules do not let ${user} ${missing.join(' or ')} ${example} (matching ${scope.pattern}): the token cannot either; add a rule such as { repository: "${scope.pattern}", user: ${user}, actions: [${wanted.join(', ')}] }`,
+    );
+  }
+  return warnings;
+}
+
 export async function runTokenCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -198,9 +230,10 @@ export async function runTokenCommand(args: string[]): Promise<void> {
         throw new UsageError((err as Error).message);
       }
       if (!(await readUsers(config.auth.usersFile)).has(user)) return fail(`no user ${user} in ${config.auth.usersFile}: add it first (berth user add)`);
+      for (const warning of uselessScopes(config.auth, user, scopes)) process.stderr.write(`berth: warning: ${warning}\n`);
       const { record, secret } = await robots.create({ user, scopes, expiresIn, ...(values.description ? { description: values.description } : {}) });
       if (values.json) {
-        process.stdout.write(`${JSON.stringify({ id: record.id, user, scopes: scopes.map(formatRobotScope), expires: record.expires, secret })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...shownToken(record), secret })}\n`);
       } else {
         process.stdout.write(
           `id:      ${record.id}\nuser:    ${user}\nscope:   ${scopes.map(formatRobotScope).join(' ')}\nexpires: ${record.expires ?? 'never'}\nsecret:  ${secret}\n`,
@@ -220,7 +253,7 @@ export async function runTokenCommand(args: string[]): Promise<void> {
     case 'list': {
       const records = (await robots.list()).filter((r) => !values.user || r.user === values.user);
       if (values.json) {
-        process.stdout.write(`${JSON.stringify(records.map(({ hash: _hash, ...r }) => r))}\n`);
+        process.stdout.write(`${JSON.stringify(records.map(shownToken))}\n`);
         return;
       }
       for (const r of records) {

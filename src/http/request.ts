@@ -8,6 +8,24 @@ export function queryValue(ctx: HttpContext, key: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * One query value with `+` read as `+`, not as a space: for values that are media types
+ * (`application/spdx+json`), which clients send unencoded. Percent escapes are decoded.
+ */
+export function mediaTypeQueryValue(ctx: HttpContext, key: string): string | undefined {
+  for (const pair of ctx.querystring.split('&')) {
+    const at = pair.indexOf('=');
+    if ((at < 0 ? pair : pair.slice(0, at)) !== key) continue;
+    const raw = at < 0 ? '' : pair.slice(at + 1);
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw; // a malformed escape: the text as sent
+    }
+  }
+  return undefined;
+}
+
 /** Every value of a repeated query key. */
 export function queryValues(ctx: HttpContext, key: string): string[] {
   const value = ctx.query[key];

@@ -25,6 +25,7 @@ import { deleteIfPresent, readLink } from './blobs.js';
 import { listRepositories } from './catalog.js';
 import { isAlgorithm } from './digest.js';
 import * as layout from './layout.js';
+import { digestsUnder, lastPart, listOrEmpty } from './listing.js';
 
 export interface GcOptions {
   /** Report what would go, delete nothing. */
@@ -63,30 +64,6 @@ export interface GcReport {
   uploadsDeleted: number;
   /** What would have gone but is younger than the grace period. */
   heldBack: { manifests: number; links: number; blobs: number; bytes: number };
-}
-
-async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {
-  try {
-    return await driver.list(path);
-  } catch (err) {
-    if (err instanceof PathNotFoundError) return [];
-    throw err;
-  }
-}
-
-function lastPart(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
-/** Digests below an `<alg>/<hex>/...` folder (revisions, layer links). */
-async function digestsUnder(driver: StorageDriver, folder: string): Promise<string[]> {
-  const digests: string[] = [];
-  for (const algorithmFolder of await listOrEmpty(driver, folder)) {
-    const algorithm = lastPart(algorithmFolder);
-    if (!isAlgorithm(algorithm)) continue;
-    for (const hexFolder of await listOrEmpty(driver, algorithmFolder)) digests.push(`${algorithm}:${lastPart(hexFolder)}`);
-  }
-  return digests;
 }
 
 /** What a stored manifest points at: blobs and child manifests it references, and its subject. */

@@ -7,6 +7,7 @@ import { type BlobStore, deleteIfPresent, readLink } from './blobs.js';
 import { DEFAULT_ALGORITHM, digestOf, isDigest, parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
+import { digestsUnder } from './listing.js';
 import { LruCache } from '../util/index.js';
 import { type Descriptor, MediaType, type ManifestSummary, parseManifest, summarizeManifest } from './manifest.js';
 import { checkTag, isValidTag } from './names.js';
@@ -126,11 +127,7 @@ export class ManifestStore {
   /** Manifests in `name` whose subject is `subject`, as descriptors, optionally of one artifact type. */
   async referrers(name: string, subject: string, artifactType?: string): Promise<Descriptor[]> {
     parseDigest(subject);
-    const digests: string[] = [];
-    for (const algorithmFolder of await this.listOrEmpty(layout.referrers(name, subject))) {
-      const algorithm = algorithmFolder.slice(algorithmFolder.lastIndexOf('/') + 1);
-      for (const hexFolder of await this.listOrEmpty(algorithmFolder)) digests.push(`${algorithm}:${hexFolder.slice(hexFolder.lastIndexOf('/') + 1)}`);
-    }
+    const digests = await digestsUnder(this.driver, layout.referrers(name, subject));
     const found = await Promise.all(
       digests.map(async (digest) => {
         const summary = await this.summaryOf(digest);
@@ -195,12 +192,4 @@ export class ManifestStore {
     }
   }
 
-  private async listOrEmpty(path: string): Promise<string[]> {
-    try {
-      return await this.driver.list(path);
-    } catch (err) {
-      if (err instanceof PathNotFoundError) return [];
-      throw err;
-    }
-  }
 }

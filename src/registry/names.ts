@@ -12,10 +12,30 @@ export function isValidName(name: string): boolean {
 
 export function checkName(name: string): string {
   if (!isValidName(name)) {
-    const why = name.length > MAX_NAME_LENGTH ? `longer than ${MAX_NAME_LENGTH} characters` : 'not a valid repository name';
-    throw new RegistryError('NAME_INVALID', `invalid repository name: ${why}`, { detail: { name: name.slice(0, 300) } });
+    throw new RegistryError('NAME_INVALID', `invalid repository name: ${whyInvalid(name)}`, { detail: { name: name.slice(0, 300) } });
   }
   return name;
+}
+
+const SEPARATOR = /^(?:\.|_|__|-+)$/;
+
+/** Which rule of the grammar an invalid name breaks, in words (the first one found). */
+export function whyInvalid(name: string): string {
+  if (name === '') return 'it is empty';
+  if (name.length > MAX_NAME_LENGTH) return `longer than ${MAX_NAME_LENGTH} characters`;
+  for (const component of name.split('/')) {
+    if (component === '') return 'an empty path component (a leading, trailing or double "/")';
+    const upper = /[A-Z]/.exec(component);
+    if (upper) return `"${component}" has an uppercase letter (${upper[0]}): names are lowercase`;
+    const bad = /[^a-z0-9._-]/.exec(component);
+    if (bad) return `"${component}" has the character ${JSON.stringify(bad[0])}: only a-z, 0-9, ".", "_", "-" and "/" between components`;
+    if (!/^[a-z0-9]/.test(component)) return `"${component}" starts with "${component[0]}": a component starts with a letter or digit`;
+    if (!/[a-z0-9]$/.test(component)) return `"${component}" ends with "${component[component.length - 1]}": a component ends with a letter or digit`;
+    for (const separator of component.split(/[a-z0-9]+/).filter(Boolean)) {
+      if (!SEPARATOR.test(separator)) return `"${component}" has "${separator}" between letters: use one ".", one or two "_", or any number of "-"`;
+    }
+  }
+  return 'not a valid repository name';
 }
 
 export function isValidTag(tag: string): boolean {

@@ -7,6 +7,7 @@ import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { type BlobInfo, BlobStore } from './blobs.js';
 import { listRepositories } from './catalog.js';
 import { parseDigest } from './digest.js';
+import { Inventory } from './inventory.js';
 import { type ManifestLimits, ManifestStore } from './manifests.js';
 import { type UploadLimits, Uploads } from './uploads.js';
 
@@ -25,6 +26,8 @@ export class Registry {
   readonly blobs: BlobStore;
   readonly uploads: Uploads;
   readonly manifests: ManifestStore;
+  /** Tags with details, repository sizes and storage use, for people (the CLI, the console). */
+  readonly inventory: Inventory;
 
   constructor(
     readonly driver: StorageDriver,
@@ -35,6 +38,7 @@ export class Registry {
     this.blobs = new BlobStore(driver);
     this.uploads = new Uploads(driver, this.blobs, limits, log, observer);
     this.manifests = new ManifestStore(driver, this.blobs, limits);
+    this.inventory = new Inventory(driver);
   }
 
   /** Every repository name, sorted, optionally only those the caller may read. */

@@ -174,6 +174,21 @@ describe('build API', { timeout: 90_000 }, () => {
     expect(missing.stderr).toMatch(/404 NAME_UNKNOWN/);
     const json = await berth(['builds', 'list', '--url', url, '--json', '-n', '1']);
     expect(JSON.parse(json.stdout).builds).toHaveLength(1);
+    const none = await berth(['builds', 'list', '--url', url, '--repository', 'acme/nothing-here']);
+    expect(none.code).toBe(0);
+    expect(none.stderr).toBe(`no builds at ${url} (from --url)\n`);
+  });
+
+  it('berth builds list says when the server wants credentials it was not given', async () => {
+    const { startAuthServer } = await import('../helpers/auth-server.js');
+    const locked = await startAuthServer();
+    try {
+      const anonymous = await berth(['builds', 'list', '--url', locked.server.url]);
+      expect(anonymous.code).toBe(0);
+      expect(anonymous.stderr).toMatch(/has auth on and no credentials were given: only public builds are listed/);
+    } finally {
+      await locked.cleanup();
+    }
   });
 });
 

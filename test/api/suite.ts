@@ -104,6 +104,15 @@ export function runApiSuite(name: string, factory: ConfigFactory): void {
         expect(errorCode(post)).toBe('NAME_INVALID');
       });
 
+      it('says which rule a bad name broke', async () => {
+        const message = async (bad: string) => ((await client.get(`/v2/${bad}/tags/list`)).json as { errors: { message: string }[] }).errors[0]!.message;
+        expect(await message('Demo/app')).toBe('invalid repository name: "Demo" has an uppercase letter (D): names are lowercase');
+        expect(await message('demo//app')).toBe('invalid repository name: an empty path component (a leading, trailing or double "/")');
+        expect(await message('demo/app-')).toBe('invalid repository name: "app-" ends with "-": a component ends with a letter or digit');
+        expect(await message('demo...app')).toBe('invalid repository name: "demo...app" has "..." between letters: use one ".", one or two "_", or any number of "-"');
+        expect(await message('demo/a%2Cb')).toBe('invalid repository name: "a,b" has the character ",": only a-z, 0-9, ".", "_", "-" and "/" between components');
+      });
+
       it('takes names up to 255 characters with every separator', async () => {
         const long = `a/${'b'.repeat(253)}`;
         expect(long.length).toBe(255);
@@ -824,6 +833,11 @@ export function runApiSuite(name: string, factory: ConfigFactory): void {
         const filtered = await client.get(`/v2/${name}/referrers/${subject.digest}?artifactType=application/vnd.sig`);
         expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
         expect(filtered.json.manifests.map((d: { digest: string }) => d.digest)).toEqual([bDigest]);
+        // A `+` in a media type, sent unencoded as clients do, is a `+` (not a space); encoded works too.
+        for (const query of ['artifactType=application/spdx+json', 'artifactType=application%2Fspdx%2Bjson']) {
+          const spdx = await client.get(`/v2/${name}/referrers/${subject.digest}?${query}`);
+          expect(spdx.json.manifests.map((d: { digest: string }) => d.digest)).toEqual([sha256(aBytes)]);
+        }
 
         expect((await client.delete(`/v2/${name}/manifests/${bDigest}`)).status).toBe(202);
         const after = await client.get(`/v2/${name}/referrers/${subject.digest}`);

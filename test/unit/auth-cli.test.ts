@@ -103,11 +103,32 @@ describe('berth user and berth token', { timeout: 60_000 }, () => {
     expect(listed.stdout).not.toContain(secret);
 
     const json = await berth(['token', 'create', '--user', 'alice', '--scope', 'registry:catalog:*', '--expires', 'never', '--json', '--config', config]);
-    expect(JSON.parse(json.stdout)).toMatchObject({ user: 'alice', scopes: ['registry:catalog:*'], expires: null });
+    const shown = JSON.parse(json.stdout) as Record<string, unknown>;
+    expect(shown).toMatchObject({ user: 'alice', scopes: ['registry:catalog:*'], expires: null, state: 'active' });
+    // list --json shows the same token the same way, without the secret.
+    const inList = (JSON.parse((await berth(['token', 'list', '--json', '--config', config])).stdout) as Record<string, unknown>[]).find((r) => r.id === shown.id);
+    const { secret: _secret, ...withoutSecret } = shown;
+    expect(inList).toEqual(withoutSecret);
 
     expect((await berth(['token', 'revoke', id, '--config', config])).code).toBe(0);
     expect((await berth(['token', 'list', '--config', config])).stdout).not.toContain(id);
     expect((await berth(['token', 'revoke', id, '--config', config])).code).toBe(1);
+  });
+
+  it('warns when the rules give the token user nothing on its scope', async () => {
+    const ruled = join(dir.path, 'ruled.yaml');
+    await writeFile(
+      ruled,
+      'storage:\n  filesystem:\n    root: ./data\nauth:\n  mode: token\n  usersFile: ./users.htpasswd\n  rules:\n' +
+        '    - { repository: "team-a/*", user: alice, actions: [pull] }\n    - { repository: "*", authenticated: [] }\n',
+    );
+    const useless = await berth(['token', 'create', '--user', 'alice', '--scope', 'repository:team-a/*:pull,push', '--config', ruled]);
+    expect(useless.code).toBe(0);
+    expect(useless.stderr).toContain(
+      'berth: warning: auth.rules do not let alice push team-a/x (matching team-a/*): the token cannot either; add a rule such as { repository: "team-a/*", user: alice, actions: [pull, push] }',
+    );
+    const fine = await berth(['token', 'create', '--user', 'alice', '--scope', 'repository:team-a/*:pull', '--config', ruled]);
+    expect(fine.stderr).not.toMatch(/warning/);
   });
 
   it('refuses bad token requests with a clear message', async () => {

@@ -1,12 +1,10 @@
 /**
- * `berth builds list|logs|trigger`: a client of a running Berth's /api/builds (so it sees
- * what every replica sees). The URL comes from `--url`, else the config's listen address.
- * Credentials when auth is on: `--user NAME` with the password from `--password-stdin` or
- * $BERTHCTL_PASSWORD, or a token from $BERTHCTL_TOKEN (names outside BERTH_*, which is the
- * config's).
+ * `berth builds list|logs|trigger|cancel`: a client of a running Berth's /api/builds (so it sees
+ * what every replica sees), connecting as src/cli-client.ts says.
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, UsageError } from '../../cli-util.js';
+import { call, CONNECT_OPTIONS, CONNECT_USAGE, type Connection, connect, explainEmpty, reportRemoteErrors } from '../../cli-client.js';
+import { UsageError } from '../../cli-util.js';
 
 const USAGE = `usage: berth builds <command> [options]
 
@@ -22,66 +20,9 @@ commands:
   cancel ID               cancel a queued or running build
 
 options:
-  --url URL          Berth's URL (default: http:// + the config's listen address)
+${CONNECT_USAGE}
   --config FILE      config file for the default URL
-  --user NAME        sign in as NAME; the password from --password-stdin or $BERTHCTL_PASSWORD
-  --password-stdin   read the password from standard input
-  $BERTHCTL_TOKEN    an access token (berth token create) instead of a user and password
 `;
-
-interface Connection {
-  url: string;
-  headers: Record<string, string>;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
-
-async function connect(values: { url?: string; config?: string; user?: string; 'password-stdin'?: boolean }): Promise<Connection> {
-  let url = values.url;
-  if (!url) {
-    const listen = commandConfig(values.config).listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
-    url = `http://${listen}`;
-  }
-  const headers: Record<string, string> = {};
-  const token = process.env.BERTHCTL_TOKEN;
-  if (values.user) {
-    const password = values['password-stdin'] ? await readStdin() : process.env.BERTHCTL_PASSWORD;
-    if (!password) throw new UsageError('--user needs a password: --password-stdin or $BERTHCTL_PASSWORD');
-    headers.Authorization = `Basic ${Buffer.from(`${values.user}:${password}`).toString('base64')}`;
-  } else if (token) {
-    headers.Authorization = `Bearer ${token}`;
-  }
-  return { url: url.replace(/\/+$/, ''), headers };
-}
-
-async function call(conn: Connection, method: string, path: string, body?: unknown): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(`${conn.url}${path}`, {
-      method,
-      headers: { ...conn.headers, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new RemoteError(`cannot reach Berth at ${conn.url}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
-  }
-  if (!res.ok) {
-    const text = await res.text();
-    let message = text;
-    try {
-      const parsed = JSON.parse(text) as { errors?: { code: string; message: string }[] };
-      if (parsed.errors?.[0]) message = `${parsed.errors[0].code}: ${parsed.errors[0].message}`;
-    } catch {
-      // not JSON
-    }
-    throw new RemoteError(`${method} ${path}: ${res.status} ${message}`.trim());
-  }
-  return res;
-}
 
 interface ShownBuild {
   id: string;
@@ -112,27 +53,16 @@ async function streamLogs(conn: Connection, id: string, follow: boolean): Promis
   return record.state;
 }
 
-/** A failure talking to Berth: printed as one line, exit status 1. */
-class RemoteError extends Error {}
-
-export async function runBuildsCommand(args: string[]): Promise<void> {
-  try {
-    await run(args);
-  } catch (err) {
-    if (!(err instanceof RemoteError)) throw err;
-    process.stderr.write(`berth builds: ${err.message}\n`);
-    process.exitCode = 1;
-  }
+export function runBuildsCommand(args: string[]): Promise<void> {
+  return reportRemoteErrors('builds', () => run(args));
 }
 
 async function run(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     options: {
-      url: { type: 'string' },
+      ...CONNECT_OPTIONS,
       config: { type: 'string' },
-      user: { type: 'string' },
-      'password-stdin': { type: 'boolean' },
       repository: { type: 'string' },
       state: { type: 'string' },
       n: { type: 'string', short: 'n' },
@@ -164,6 +94,7 @@ async function run(args: string[]): Promise<void> {
       if (values.n) query.set('n', values.n);
       const body = (await (await call(conn, 'GET', `/api/builds${query.size ? `?${query}` : ''}`)).json()) as { builds: ShownBuild[] };
       process.stdout.write(values.json ? `${JSON.stringify(body, null, 2)}\n` : table(body.builds));
+      if (body.builds.length === 0 && !values.json) await explainEmpty(conn, 'builds');
       return;
     }
     case 'logs': {

@@ -1,7 +1,8 @@
-/** The `n`/`last` query and the `Link` header of paginated lists (tags, catalog). */
+/** The `n`/`last` query and the `Link` header of paginated lists (tags, catalog, repositories). */
 import { RegistryError } from '../registry/errors.js';
 import { type Page, paginate } from '../registry/pagination.js';
-import { type HttpContext, queryValue } from '../http/index.js';
+import type { HttpContext } from './context.js';
+import { queryValue } from './request.js';
 
 function pageSize(ctx: HttpContext): number | undefined {
   const n = queryValue(ctx, 'n');
@@ -14,8 +15,8 @@ function pageSize(ctx: HttpContext): number | undefined {
  * The page of `sorted` the request asks for, setting the RFC 8288 `Link` header to the next page
  * when there is one.
  */
-export function requestedPage(ctx: HttpContext, sorted: string[], path: string): Page {
-  const n = pageSize(ctx);
+export function requestedPage(ctx: HttpContext, sorted: string[], path: string, defaultSize?: number): Page {
+  const n = pageSize(ctx) ?? defaultSize;
   const page = paginate(sorted, n, queryValue(ctx, 'last'));
   if (page.next !== undefined && n !== undefined) ctx.set('Link', `<${path}?n=${n}&last=${encodeURIComponent(page.next)}>; rel="next"`);
   return page;
