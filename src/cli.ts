@@ -23,6 +23,7 @@ commands:
   token create|revoke|list                     robot tokens for CI
   builds list|logs|trigger|cancel              automated builds
   repos, tags NAME, rm NAME:TAG, du [NAME]     what is stored: repositories, tags, delete, usage
+  healthcheck [--ready]                        exit 0 when the server answers /healthz (/readyz)
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
@@ -83,6 +84,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./builds/queue/cli.js')).runBuildsCommand(rest);
     case 'gc':
       return (await import('./gc-cli.js')).runGcCommand(rest);
+    case 'healthcheck':
+      return (await import('./health/cli.js')).runHealthcheckCommand(rest);
     case 'repos':
     case 'tags':
     case 'rm':
@@ -114,7 +117,7 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'healthcheck'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }
