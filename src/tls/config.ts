@@ -17,8 +17,10 @@ export interface AcmeConfig {
   httpListen: string;
   /** A PEM file to trust for the ACME server itself (a private ACME CA); empty: the system's CAs. */
   caCertificate: string;
-  /** Renew when this fraction of the certificate's life is left (a third, as Let's Encrypt advises). */
+  /** Renew when this percentage of the certificate's life is left (a third, as Let's Encrypt advises). */
   renewWhenLeft: number;
+  /** How often each replica looks at the certificate in storage (renewal due? another replica's new one?). */
+  checkSeconds: number;
 }
 
 export interface TlsConfig {
@@ -63,6 +65,7 @@ export const TLS_SCHEMA: Field = {
         httpListen: { kind: 'string', default: '', pattern: LISTEN, hint: 'must be HOST:PORT, for example 0.0.0.0:80, or empty' },
         caCertificate: { kind: 'path', default: '', optional: true },
         renewWhenLeft: { kind: 'integer', default: 33, min: 1, max: 90 },
+        checkSeconds: { kind: 'integer', default: 600, min: 1, max: 86_400 },
       },
     },
   },

@@ -36,7 +36,7 @@ async function waitForHealth(url: string, ms = 60_000): Promise<void> {
     try {
       const res = await fetch(url);
       if (res.status === 200) return;
-      last = `status ${res.status}`;
+      last = `status ${res.status}: ${(await res.text()).slice(0, 300)}`;
     } catch (err) {
       last = (err as Error).message;
     }

@@ -50,7 +50,7 @@ interface S3rverApp {
   logger: { close(): void };
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
 }
-type S3rverConstructor = new (options: { directory: string; silent: boolean }) => S3rverApp;
+type S3rverConstructor = new (options: { directory: string; silent: boolean; vhostBuckets: boolean }) => S3rverApp;
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 
 /** s3rver's only credentials. */
@@ -197,7 +197,8 @@ export interface S3rverOptions {
 
 export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHandle> {
   const data = await tempDir('berth-s3rver-');
-  const s3rver = new S3rver({ directory: data.path, silent: true });
+  // Path-style only: reached by a host name (a compose service `s3`), s3rver would read it as a bucket.
+  const s3rver = new S3rver({ directory: data.path, silent: true, vhostBuckets: false });
   const inner = s3rver.callback();
   const requests: RecordedRequest[] = [];
   let faults: Fault[] = [];
