@@ -94,7 +94,10 @@ export async function createAcmeListener(tls: TlsConfig, handler: RequestListene
         );
       },
     });
-    challengeServer.on('secureConnection', (socket) => socket.end());
+    challengeServer.on('secureConnection', (socket) => {
+      log.info({ domain: socket.servername }, 'answered a tls-alpn-01 validation');
+      socket.end();
+    });
     challengeServer.on('tlsClientError', () => {});
     // Look at each connection's ClientHello before TLS starts.
     const [tlsListener] = server.listeners('connection') as Array<(socket: Socket) => void>;
@@ -120,8 +123,12 @@ export async function createAcmeListener(tls: TlsConfig, handler: RequestListene
       const lookup = known !== undefined || !TOKEN.test(token) ? Promise.resolve(known) : store.httpKeyAuthorization(token);
       lookup.then(
         (keyAuthorization) => {
-          if (keyAuthorization === undefined) res.writeHead(404, { 'Content-Type': 'text/plain' }).end('no such challenge\n');
-          else res.writeHead(200, { 'Content-Type': 'text/plain' }).end(keyAuthorization);
+          if (keyAuthorization === undefined) {
+            res.writeHead(404, { 'Content-Type': 'text/plain' }).end('no such challenge\n');
+            return;
+          }
+          log.info({ token: `${token.slice(0, 8)}...`, from: req.socket.remoteAddress }, 'answered an http-01 validation');
+          res.writeHead(200, { 'Content-Type': 'text/plain' }).end(keyAuthorization);
         },
         () => res.writeHead(503, { 'Content-Type': 'text/plain' }).end('storage unavailable\n'),
       );
