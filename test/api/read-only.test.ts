@@ -113,6 +113,9 @@ describe('read-only mode', () => {
     expect(referrers.json.manifests.map((m: { digest: string }) => m.digest)).toEqual([referrerDigest]);
     await expectStatus(`/v2/team/app/blobs/uploads/${upload.split('/').pop()}`, 204);
     await expectStatus('/api/builds', 200);
+    await expectStatus('/api/repositories', 200);
+    await expectStatus('/api/repositories/team/app/tags', 200);
+    await expectStatus('/api/usage', 200);
     await expectStatus('/healthz', 200);
     await expectStatus('/readyz', 200);
     await expectStatus('/metrics', 200);
