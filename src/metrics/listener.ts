@@ -1,8 +1,8 @@
 /** `/metrics` on a listener of its own (`metrics.listen`): nothing else is served there. */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { parseListen } from '../config.js';
+import { hostPort, listenOn } from '../util/index.js';
 import type { Metrics } from './index.js';
 
 export interface MetricsListener {
@@ -32,17 +32,9 @@ export async function startMetricsListener(metrics: Metrics, listen: string, log
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
   const { host, port } = parseListen(listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const address = await listenOn(server, host, port);
   return {
-    url: `http://${shown}:${address.port}/metrics`,
+    url: `http://${hostPort(address)}/metrics`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -27,6 +27,7 @@ import acme from 'acme-client';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config-schema.js';
 import { parseListen } from '../config.js';
+import { hostPort, listenOn } from '../util/index.js';
 import { AcmeStore, type StoredCertificate } from './acme-store.js';
 import { alpnProtocols, peekFirstRecord } from './client-hello.js';
 import type { TlsConfig } from './config.js';
@@ -242,15 +243,8 @@ export async function createAcmeListener(tls: TlsConfig, handler: RequestListene
       mainPort = (server.address() as AddressInfo | null)?.port ?? 443;
       if (responder) {
         const { host, port } = parseListen(settings.httpListen);
-        await new Promise<void>((resolve, reject) => {
-          responder.once('error', reject);
-          responder.listen(port, host, () => {
-            responder.off('error', reject);
-            resolve();
-          });
-        });
-        const address = responder.address() as AddressInfo;
-        log.info({ address: `${address.address}:${address.port}` }, 'ACME http-01 responder listening (and redirecting to https)');
+        const address = await listenOn(responder, host, port);
+        log.info({ address: hostPort(address) }, 'ACME http-01 responder listening (and redirecting to https)');
       }
       checking = check()
         .catch((err: unknown) => log.warn({ error: describeError(err) }, 'ACME certificate check failed'))

@@ -3,7 +3,9 @@
  * `--cert-dir` holding the test CA), a client that does not trust the CA refused, and a
  * certificate renewed in place while a long upload is in flight.
  */
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { createHash } from 'node:crypto';
@@ -161,6 +163,38 @@ describe('HTTPS from certificate files', { timeout: 180_000 }, () => {
     await copyFile(first.key, live.key);
     expect(await server.reload()).toBe(true);
     expect(await servedSerial(server.port, ca.pem)).toBe(first.serial);
+  });
+
+  it('re-reads the files on SIGHUP (berth serve)', async () => {
+    const dir = join(work.path, 'sighup');
+    await mkdir(dir);
+    const files = { certificate: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
+    await copyFile(first.certificate, files.certificate);
+    await copyFile(first.key, files.key);
+    const config = join(dir, 'berth.yaml');
+    // A long watch interval: only the signal can explain a quick reload.
+    await writeFile(config, `listen: 127.0.0.1:0\nstorage: { filesystem: { root: ./data } }\ntls: { certificate: tls.crt, key: tls.key, watchSeconds: 3600 }\n`);
+    const cli = join(import.meta.dirname, '../../dist/src/cli.js');
+    const child = spawn(process.execPath, [cli, 'serve', '--config', config], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const lines = createInterface({ input: child.stdout! });
+      let port = 0;
+      for await (const line of lines) {
+        const entry = JSON.parse(line) as { msg: string; url?: string };
+        if (entry.msg === 'listening') {
+          expect(entry.url).toMatch(/^https:/);
+          port = Number(new URL(entry.url!).port);
+          break;
+        }
+      }
+      expect(await servedSerial(port, ca.pem)).toBe(first.serial);
+      await copyFile(second.key, files.key);
+      await copyFile(second.certificate, files.certificate);
+      child.kill('SIGHUP');
+      await waitFor('the new certificate after SIGHUP', async () => ((await servedSerial(port, ca.pem)) === second.serial ? true : undefined), 10_000);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   it('stops at start with a message naming the key when a file is bad', async () => {
