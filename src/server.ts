@@ -59,7 +59,7 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   // At info level whatever the configured level: scripts and tests read the bound address here.
   log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: describeStorage(config.storage), auth: config.auth.mode }, 'listening');
   const metricsListener: MetricsListener | undefined =
-    config.metrics.enabled && config.metrics.listen !== '' ? await startMetricsListener(app.metrics, config.metrics.listen, log) : undefined;
+    config.metrics.enabled && config.metrics.listen !== '' ? await startMetricsListener(() => app.metrics.render(), config.metrics.listen, log) : undefined;
   if (metricsListener) log.info({ url: metricsListener.url }, 'metrics listening');
   await listener.start();
   await app.builds.start(url);

@@ -1,23 +1,26 @@
-/** `/metrics` on a listener of its own (`metrics.listen`): nothing else is served there. */
+/**
+ * `/metrics` on a listener of its own (`metrics.listen`): nothing else is served there. It serves
+ * whatever `render` gives: this process's registry, or (cluster mode) a primary's aggregate.
+ */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseListen } from '../config.js';
 import { hostPort, listenOn } from '../util/index.js';
-import type { Metrics } from './index.js';
+import type { Exposition } from './index.js';
 
 export interface MetricsListener {
   url: string;
   close(): Promise<void>;
 }
 
-export async function startMetricsListener(metrics: Metrics, listen: string, log: Logger): Promise<MetricsListener> {
+export async function startMetricsListener(render: () => Promise<Exposition>, listen: string, log: Logger): Promise<MetricsListener> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only GET /metrics here\n');
       return;
     }
-    metrics.render().then(
+    render().then(
       ({ contentType, body }) => {
         res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
         res.end(req.method === 'HEAD' ? undefined : body);
