@@ -55,7 +55,10 @@ export interface AuthConfig {
   issuer: string;
   /** Token endpoint URL; empty: built from the request's Host + /token. */
   realm: string;
-  /** Build the realm from X-Forwarded-Proto/-Host (only behind a proxy that sets them). */
+  /**
+   * Deprecated (use `trustedProxies`): believe X-Forwarded-* from every address, as if
+   * `trustedProxies` held 0.0.0.0/0 and ::/0. Logged as a warning at start.
+   */
   trustForwardedHeaders: boolean;
   /** A private key file (PEM or JWK); empty: a key generated once and kept in storage. */
   signingKeyFile: string;

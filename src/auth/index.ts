@@ -57,6 +57,8 @@ export interface AuthDeps {
   log: Logger;
   /** The configured listen address: without auth, writes are open only on loopback unless `auth.mode: none` was chosen. */
   listen: string;
+  /** Told of every sign-in's outcome (metrics). */
+  onLogin?: (result: 'success' | 'failure' | 'throttled') => void;
 }
 
 export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<AuthModule> {
@@ -86,7 +88,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
   const policy = new AccessPolicy(config.rules, config.teams);
   const robots = new RobotStore(deps.driver);
   const users = new UserStore(config.usersFile, log);
-  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), new PasswordChecker(config.passwordChecks), log);
+  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), new PasswordChecker(config.passwordChecks), log, deps.onLogin);
   const challenger = new Challenger(config);
   log.info({ kid: signing.kid, alg: signing.alg, usersFile: config.usersFile, externalIssuer: config.external.issuer || undefined }, 'token auth on');
 

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { LoginBackoff } from './backoff.js';
 import type { UserPrincipal } from './grants.js';
 import { PasswordChecksBusy, type PasswordChecker } from './password-checks.js';
-import { type RobotStore, robotIdOf } from './robots.js';
+import { type RobotCheck, type RobotStore, refusalForCaller, robotIdOf } from './robots.js';
 import type { RefreshClaims } from './token.js';
 import { hashFingerprint, isValidUserName, type UserStore } from './users.js';
 
@@ -29,7 +29,11 @@ export function describeRefusal(refusal: LoginRefusal): { seconds: number; messa
   return { seconds, message: `${refusal.message}: retry in ${seconds}s` };
 }
 
-export type LoginResult = { ok: true; principal: UserPrincipal } | { ok: false; refused?: LoginRefusal };
+/**
+ * `refused`: turned away before any check (429); `reason`: why the check failed, when saying so
+ * helps the caller and reveals nothing (a revoked or expired robot token).
+ */
+export type LoginResult = { ok: true; principal: UserPrincipal } | { ok: false; refused?: LoginRefusal; reason?: string };
 
 const MAX_PASSWORD_LENGTH = 4096;
 
@@ -51,6 +55,8 @@ export class Authenticator {
     private readonly backoff: LoginBackoff,
     private readonly checker: PasswordChecker,
     private readonly log: Logger,
+    /** Told of every sign-in's outcome (metrics). */
+    private readonly onResult: (result: 'success' | 'failure' | 'throttled') => void = () => {},
   ) {}
 
   /** `client` is the caller's address (the bound on password checks in flight is per address). */
@@ -59,28 +65,31 @@ export class Authenticator {
     const key = robotId ? `token:${robotId}` : `user:${name.slice(0, 128)}`;
     const admission = await this.backoff.begin(key);
     if (!admission.ok) {
-      const what = robotId ? `token ${tokenLabel(robotId)}` : 'user';
       this.log.warn({ user: robotId ? undefined : await this.knownName(name), robotToken: robotId && tokenLabel(robotId), via, retryAfterMs: admission.retryAfterMs }, 'sign-in refused: too many failures');
+      this.onResult('throttled');
       return { ok: false, refused: { retryAfterMs: admission.retryAfterMs, message: `too many failed sign-ins for this ${robotId ? 'token' : 'user'}` } };
     }
-    let principal: UserPrincipal | undefined;
+    let outcome: { principal?: UserPrincipal; reason?: string };
     try {
-      principal = robotId ? await this.robotLogin(name, password, via) : await this.passwordLogin(name, password, client);
+      outcome = robotId ? await this.robotLogin(name, password, via) : { principal: await this.passwordLogin(name, password, client) };
     } catch (err) {
       admission.attempt.cancel(); // not judged: it does not count
       if (err instanceof PasswordChecksBusy) {
         this.log.warn({ via, client, limit: err.scope }, 'sign-in refused: too many password checks in flight');
+        this.onResult('throttled');
         return { ok: false, refused: { retryAfterMs: err.retryAfterMs, message: err.message } };
       }
       throw err;
     }
+    const { principal, reason } = outcome;
     admission.attempt.end(principal !== undefined);
+    this.onResult(principal ? 'success' : 'failure');
     if (principal) return { ok: true, principal };
     if (!robotId) {
       const user = await this.knownName(name);
       this.log.warn({ user, knownUser: user !== undefined, via }, 'sign-in failed');
     }
-    return { ok: false };
+    return reason ? { ok: false, reason } : { ok: false };
   }
 
   private async passwordLogin(name: string, password: string, client: string): Promise<UserPrincipal | undefined> {
@@ -92,13 +101,14 @@ export class Authenticator {
     return hash ? { name, fingerprint: hashFingerprint(hash) } : undefined;
   }
 
-  private async robotLogin(name: string, secret: string, via: string): Promise<UserPrincipal | undefined> {
-    const checked = isValidUserName(name) ? await this.robots.check(name, secret) : { ok: false as const, reason: 'another user' as const, id: robotIdOf(secret) };
-    if (checked.ok && (await this.users.exists(name))) return { name, robot: checked.record };
+  /** The principal, or why not: for the log always, for the caller when that reveals nothing (refusalForCaller). */
+  private async robotLogin(name: string, secret: string, via: string): Promise<{ principal?: UserPrincipal; reason?: string }> {
+    const checked: RobotCheck = isValidUserName(name) ? await this.robots.check(name, secret) : { ok: false, reason: 'another user', id: robotIdOf(secret) };
+    if (checked.ok && (await this.users.exists(name))) return { principal: { name, robot: checked.record } };
     const reason = checked.ok ? 'its user was removed' : checked.reason;
     const label = tokenLabel(robotIdOf(secret)!);
     this.log.warn({ robotToken: label, user: await this.knownName(name), via, reason }, `sign-in failed: ${reason === 'revoked' ? `revoked token ${label}` : `token ${label}: ${reason}`}`);
-    return undefined;
+    return { reason: refusalForCaller(checked) };
   }
 
   /** `name` when it is a real user (safe to log), else undefined. */

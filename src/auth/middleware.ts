@@ -44,6 +44,18 @@ type Identity =
   | { kind: 'token'; token: VerifiedToken; ruled: boolean; principal?: UserPrincipal }
   | { kind: 'user'; principal: UserPrincipal };
 
+/**
+ * A 403's message: what was refused, on which repository, for whom, and what that caller may do
+ * there (`alice may pull team/app but not delete`). Names only the caller's own rights.
+ */
+export function deniedMessage(who: string, repository: string, allowed: ReadonlySet<Action>, wanted: readonly Action[]): string {
+  const refused = wanted.filter((a) => !allowed.has(a));
+  const may = (['pull', 'push', 'delete'] as const).filter((a) => allowed.has(a));
+  const list = (actions: readonly string[]): string => (actions.length <= 1 ? actions.join('') : `${actions.slice(0, -1).join(', ')} or ${actions[actions.length - 1]}`);
+  if (may.length === 0) return `${who} may not ${list(refused)} ${repository} (no rule gives ${who} any access to it)`;
+  return `${who} may ${may.join(', ')} ${repository} but not ${list(refused)}`;
+}
+
 /** How long a checked Basic header skips bcrypt (the user and token are still asked about on each use). */
 const BASIC_CACHE_MS = 30_000;
 
@@ -110,7 +122,9 @@ class RequestPermissions implements Permissions {
           principal = { name: token.subject };
           if (token.robot) {
             const robot = await core.robots.active(token.robot);
-            if (!robot || robot.user !== token.subject) throw core.challenger.unauthorized(ctx, 'token revoked', { error: 'invalid_token' });
+            if (!robot || robot.user !== token.subject) {
+              throw core.challenger.unauthorized(ctx, `robot token ${token.robot} was revoked or has expired: sign in again with a valid one`, { error: 'invalid_token' });
+            }
             principal.robot = robot;
           }
         }
@@ -129,7 +143,7 @@ class RequestPermissions implements Permissions {
         const result = await core.authenticator.login(credentials.username, credentials.password, 'basic', ctx.ip);
         if (!result.ok) {
           if (result.refused) throw tooManyAttempts(result.refused);
-          throw core.challenger.unauthorized(ctx, 'invalid username or password');
+          throw core.challenger.unauthorized(ctx, result.reason ?? 'invalid username or password');
         }
         this.basicCache.set(key, { principal: result.principal, until: Date.now() + BASIC_CACHE_MS });
         return { kind: 'user', principal: result.principal };
@@ -149,13 +163,13 @@ class RequestPermissions implements Permissions {
       }
       case 'user': {
         const allowed = repositoryActions(core.policy, identity.principal, repository);
-        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.denied(ctx, 'requested access to the resource is denied', scope);
+        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope);
       }
       case 'token': {
         if (actions.every((a) => tokenAllows(identity.token, 'repository', repository, a))) return undefined;
         if (identity.principal) {
           const allowed = repositoryActions(core.policy, identity.principal, repository);
-          if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, 'requested access to the resource is denied', scope);
+          if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope);
         }
         const message = identity.token.subject === '' ? 'authentication required' : 'the token does not grant this access';
         return core.challenger.unauthorized(ctx, message, { scope, error: 'insufficient_scope' });
@@ -194,12 +208,12 @@ class RequestPermissions implements Permissions {
       case 'anonymous':
         throw core.challenger.unauthorized(ctx, 'authentication required', { scope: CATALOG_SCOPE });
       case 'user':
-        if (!catalogAllowed(identity.principal)) throw core.challenger.denied(ctx, 'requested access to the resource is denied', CATALOG_SCOPE);
+        if (!catalogAllowed(identity.principal)) throw core.challenger.denied(ctx, `${describe(identity)} may not list the catalog`, CATALOG_SCOPE);
         return;
       case 'token':
         if (tokenAllows(identity.token, 'registry', 'catalog', '*')) return;
         if (identity.principal && !catalogAllowed(identity.principal)) {
-          throw core.challenger.denied(ctx, 'requested access to the resource is denied', CATALOG_SCOPE);
+          throw core.challenger.denied(ctx, `${describe(identity)} may not list the catalog`, CATALOG_SCOPE);
         }
         throw core.challenger.unauthorized(ctx, 'the token does not grant this access', { scope: CATALOG_SCOPE, error: 'insufficient_scope' });
     }

@@ -35,7 +35,23 @@ export interface RobotRecord {
 
 export class RobotScopeError extends Error {}
 
-export type RobotCheck = { ok: true; record: RobotRecord } | { ok: false; id?: string; reason: 'not a token' | 'revoked' | 'wrong secret' | 'another user' | 'expired' };
+export type RobotCheck =
+  | { ok: true; record: RobotRecord }
+  | { ok: false; id?: string; reason: 'not a token' | 'revoked' | 'wrong secret' | 'another user' }
+  /** Only when the secret is right: whoever holds it may hear that it expired. */
+  | { ok: false; id: string; reason: 'expired'; expires: string };
+
+/**
+ * Why a robot-token secret was refused, as the caller may hear it: its record is gone (revoked;
+ * a secret of the robot format whose record never existed reads the same, so nothing leaks), or
+ * the secret is right and the token expired. Undefined for anything else (a wrong secret).
+ */
+export function refusalForCaller(check: RobotCheck): string | undefined {
+  if (check.ok) return undefined;
+  if (check.reason === 'revoked') return `robot token ${check.id} was revoked (or never existed)`;
+  if (check.reason === 'expired') return `robot token ${check.id} expired at ${check.expires}`;
+  return undefined;
+}
 
 const ID = /^[a-z0-9]{16}$/;
 const SECRET = /^berth_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
@@ -176,7 +192,7 @@ export class RobotStore {
     const got = Buffer.from(hashSecret(secret).replace(/^sha256:/, ''), 'hex');
     if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, id, reason: 'wrong secret' };
     if (record.user !== user) return { ok: false, id, reason: 'another user' };
-    if (isExpired(record)) return { ok: false, id, reason: 'expired' };
+    if (isExpired(record)) return { ok: false, id, reason: 'expired', expires: record.expires! };
     return { ok: true, record };
   }
 
@@ -185,6 +201,7 @@ export class RobotStore {
     const checked = await this.check(user, secret);
     return checked.ok ? checked.record : undefined;
   }
+
 
   /** Deletes the record; false when there was none. */
   async revoke(id: string): Promise<boolean> {

@@ -75,8 +75,8 @@ function sendError(ctx: HttpContext, err: TokenRequestError, oauthShape: boolean
   sendJson(ctx, err.status, body);
 }
 
-function badCredentials(): TokenRequestError {
-  return new TokenRequestError(401, 'invalid_grant', 'invalid username or password', { 'WWW-Authenticate': 'Basic realm="berth", charset="UTF-8"' });
+function badCredentials(reason = 'invalid username or password'): TokenRequestError {
+  return new TokenRequestError(401, 'invalid_grant', reason, { 'WWW-Authenticate': 'Basic realm="berth", charset="UTF-8"' });
 }
 
 /** The token response both endpoints send (Docker reads `token`, OAuth2 clients `access_token`). */
@@ -95,7 +95,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
       const { seconds, message } = describeRefusal(result.refused);
       throw new TokenRequestError(429, 'slow_down', message, { 'Retry-After': String(seconds) });
     }
-    throw badCredentials();
+    throw badCredentials(result.reason);
   }
 
   function checkService(service: string | undefined): void {

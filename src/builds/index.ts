@@ -32,6 +32,8 @@ export interface BuildsModule {
   start(registryUrl: string): Promise<void>;
   /** Stops taking builds; a running build is marked as the issue asks (never lost). */
   stop(): Promise<void>;
+  /** Builds queued on every replica (metrics). */
+  queuedCount(): Promise<number>;
 }
 
 export interface BuildsDeps {
@@ -49,6 +51,8 @@ export interface BuildsDeps {
   onBuild?: (record: BuildRecord, logUrl: string) => Promise<void>;
   /** The registry's observer, for the pushes a native build makes on its own thread (src/events). */
   observer?: ChangeObserver;
+  /** Told of every build this replica finishes, with its final state (metrics). */
+  onFinished?: (state: 'succeeded' | 'failed' | 'cancelled') => void;
 }
 
 const HEARTBEAT_MS = 5000;
@@ -142,6 +146,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
     },
     log,
     async (record) => {
+      if (record.state === 'succeeded' || record.state === 'failed' || record.state === 'cancelled') deps.onFinished?.(record.state);
       statuses.report(record);
       await deps.onBuild?.(record, `${publicUrl()}/api/builds/${record.id}/logs`);
     },
@@ -166,8 +171,14 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
 
   return {
     router,
+    queuedCount: () => queue.queuedCount(),
     async start(url: string) {
       registryUrl = url;
+      if (config.readOnly) {
+        // Builds push: they wait in the queue until Berth serves writes again.
+        log.info('read-only mode: builds are not run');
+        return;
+      }
       queue.start();
       const runSweep = (): void => void sweep(store, settings.retentionDays, log).catch((err: unknown) => log.warn({ err }, 'build retention sweep failed'));
       sweeper = setInterval(runSweep, SWEEP_MS);

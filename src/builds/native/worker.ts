@@ -49,7 +49,7 @@ function mayPull(repository: string): Promise<boolean> {
 }
 
 try {
-  const registry = new Registry(await createStorageDriver(input.storage), input.limits, createLogger(input.logLevel), input.observed ? observer : undefined);
+  const registry = new Registry(await createStorageDriver(input.storage), input.limits, createLogger(input.logLevel), input.observed ? { changes: observer } : {});
   const builder = new NativeBuilder({ registry, tempDir: input.tempDir });
   const result = await builder.build({ ...input.request, log: (line) => post({ type: 'log', line }), signal: controller.signal, mayPull });
   post({ type: 'done', digest: result.digest });
