@@ -76,6 +76,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     onFinished: (result) => metrics.builds.inc({ result }),
   });
   metrics.watchBuildQueue(() => builds.queuedCount());
+  metrics.watchEventDeliveries(() => events.stats());
   const health = new Health(driver);
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the

@@ -7,7 +7,8 @@
  *               driver wrapper, like storage-drivers/base.ts)
  *   here        the rest, fed by the modules through small callbacks wired in src/app.ts:
  *               blob bytes in (the registry's uploads), logins (auth), builds and their queue,
- *               gc runs and bytes freed, the TLS certificate's expiry; and Node's process metrics.
+ *               gc runs and bytes freed, event deliveries, the TLS certificate's expiry; and Node's
+ *               process metrics.
  *   listener.ts `/metrics` on a listener of its own (`metrics.listen`); else a route on the main one.
  *
  * Labels are bounded: route patterns (never raw paths), methods, status codes, fixed result
@@ -22,6 +23,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AppState } from '../http/index.js';
 
 export type LoginResult = 'success' | 'failure' | 'throttled';
+export type EventDeliveryResult = 'delivered' | 'failed' | 'dropped';
 
 export interface Exposition {
   contentType: string;
@@ -109,6 +111,17 @@ export class Metrics {
     aggregator: 'min',
   });
   private queueLength?: () => Promise<number>;
+  private eventStats?: () => Record<string, Record<EventDeliveryResult, number>>;
+  /** What eventDeliveries last counted, per endpoint and result: a scrape adds what came since. */
+  private readonly countedEvents = new Map<string, number>();
+
+  readonly eventDeliveries: Counter<'endpoint' | 'result'> = new Counter({
+    name: 'berth_event_deliveries_total',
+    help: 'Notifications this process sent, by endpoint (its configured name) and result (delivered, failed, dropped)',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+    collect: () => this.countEventDeliveries(),
+  });
 
   readonly buildQueueLength: Gauge = new Gauge({
     name: 'berth_build_queue_length',
@@ -121,6 +134,22 @@ export class Metrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where berth_event_deliveries_total comes from (the events module's running counts). */
+  watchEventDeliveries(stats: () => Record<string, Record<EventDeliveryResult, number>>): void {
+    this.eventStats = stats;
+  }
+
+  private countEventDeliveries(): void {
+    for (const [endpoint, counts] of Object.entries(this.eventStats?.() ?? {})) {
+      for (const result of ['delivered', 'failed', 'dropped'] as const) {
+        const key = `${endpoint}\0${result}`;
+        const added = counts[result] - (this.countedEvents.get(key) ?? 0);
+        if (added > 0) this.eventDeliveries.inc({ endpoint, result }, added);
+        this.countedEvents.set(key, counts[result]);
+      }
+    }
   }
 
   /** Where berth_build_queue_length comes from (the builds module). */

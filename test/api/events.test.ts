@@ -142,6 +142,12 @@ describe('events from a real server', { timeout: 60_000 }, () => {
     expect(hooks.accepted().map((e) => e.target.tag)).toEqual(['1', '2', '3']);
     expect(hooks.deliveries.filter((d) => d.status === 500)).toHaveLength(4);
     expect(new Set(hooks.accepted().map((e) => e.id)).size).toBe(3);
+    // The same, as Prometheus sees it (the sender counts once it has read the answer).
+    await eventually(async () => {
+      const metrics = (await client.get('/metrics')).body.toString();
+      expect(metrics).toContain('berth_event_deliveries_total{endpoint="flaky",result="delivered"} 3');
+      expect(metrics).toContain('berth_event_deliveries_total{endpoint="flaky",result="failed"} 4');
+    });
   });
 
   it('records no pull unless an endpoint wants pulls, and then sends them with the tag and the request', async () => {
