@@ -73,6 +73,9 @@ export interface StorageDriver {
   readonly minChunkSize?: number;
 }
 
+/** The optional methods above: a wrapper around a driver (base.ts, metrics) must pass each on. */
+export const OPTIONAL_DRIVER_METHODS = ['redirectURL', 'exposed'] as const satisfies readonly (keyof StorageDriver)[];
+
 /**
  * A writer session. Bytes go in through the Writable side; after the stream has finished
  * (`end()` and the 'finish' event, or a completed `pipeline`) exactly one of these is called:

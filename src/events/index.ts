@@ -86,10 +86,14 @@ export function createEvents(config: NotificationsConfig, deps: EventsDeps): Eve
   let first: NodeJS.Timeout | undefined;
   let sweeper: NodeJS.Timeout | undefined;
 
+  /** The pruning under way, if any: stop() waits for it (it writes to storage). */
+  let sweeping: Promise<void> = Promise.resolve();
   const sweep = (): void => {
-    void (async () => {
-      if (await store.claimSweep(dayOf(new Date()), replica)) await prune(store, times.retentionMs, log);
-    })().catch((err: unknown) => log.warn({ err }, 'event pruning failed'));
+    sweeping = sweeping
+      .then(async () => {
+        if (await store.claimSweep(dayOf(new Date()), replica)) await prune(store, times.retentionMs, log);
+      })
+      .catch((err: unknown) => log.warn({ err }, 'event pruning failed'));
   };
 
   return {
@@ -107,7 +111,7 @@ export function createEvents(config: NotificationsConfig, deps: EventsDeps): Eve
     async stop() {
       clearTimeout(first);
       clearInterval(sweeper);
-      await Promise.all([...deliverers.values()].map((deliverer) => deliverer.stop()));
+      await Promise.all([sweeping, ...[...deliverers.values()].map((deliverer) => deliverer.stop())]);
     },
     stats() {
       return Object.fromEntries([...deliverers].map(([name, deliverer]) => [name, { ...deliverer.stats }]));

@@ -1,16 +1,17 @@
 /**
  * A storage driver wrapper that counts every operation by driver, operation and result, and
- * times it. Results: `ok`, `not_found` (an answer, not a failure: most lookups of absent paths
+ * times it; the driver's optional capabilities (redirects, file modes) stay available through it. Results: `ok`, `not_found` (an answer, not a failure: most lookups of absent paths
  * are expected), `error`.
  */
 import type { Readable } from 'node:stream';
-import { type FileInfo, type FileWriter, PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
+import { type FileInfo, type FileWriter, OPTIONAL_DRIVER_METHODS, PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
 import type { Metrics } from './index.js';
 
 export class MeteredDriver implements StorageDriver {
   readonly name: string;
   readonly minChunkSize: number;
-  readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  readonly redirectURL?: StorageDriver['redirectURL'];
+  readonly exposed?: StorageDriver['exposed'];
 
   constructor(
     private readonly inner: StorageDriver,
@@ -18,8 +19,11 @@ export class MeteredDriver implements StorageDriver {
   ) {
     this.name = inner.name;
     this.minChunkSize = inner.minChunkSize ?? 0;
-    const redirect = inner.redirectURL?.bind(inner);
-    if (redirect) this.redirectURL = (path, method) => this.measure('redirectURL', () => redirect(path, method));
+    // The driver's optional capabilities pass through, measured: a wrapper must not hide them.
+    for (const name of OPTIONAL_DRIVER_METHODS) {
+      const method = inner[name] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+      if (method) Object.assign(this, { [name]: (...args: unknown[]) => this.measure(name, () => method.apply(inner, args)) });
+    }
   }
 
   getContent(path: string): Promise<Buffer> {

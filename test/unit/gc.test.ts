@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
@@ -163,26 +164,37 @@ describe('garbage collection', () => {
     const config = join(dir.path, 'berth.yaml');
     await writeFile(config, `storage:\n  filesystem:\n    root: ${root}\n`);
     const cli = join(import.meta.dirname, '../../dist/src/cli.js');
-    const dry = spawnSync(process.execPath, [cli, 'gc', '--config', config, '--dry-run', '--grace', '0s'], { encoding: 'utf8' });
+    // Asynchronous: a synchronous spawn would hold this process's event loop, and with it the
+    // HTTP client's keep-alive bookkeeping (it would then reuse a connection the server closed).
+    const berth = async (...args: string[]) => {
+      const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [status] = (await once(child, 'exit')) as [number | null];
+      return { status, stdout, stderr };
+    };
+    const dry = await berth('gc', '--config', config, '--dry-run', '--grace', '0s');
     expect(dry.status).toBe(0);
     expect(dry.stdout).toMatch(/would delete: 0 untagged manifests, 1 blobs \(12 bytes\), 1 unreferenced layer links/);
-    const real = spawnSync(process.execPath, [cli, 'gc', '--config', config, '--grace', '0s'], { encoding: 'utf8' });
+    const real = await berth('gc', '--config', config, '--grace', '0s');
     expect(real.stdout).toMatch(/deleted: 0 untagged manifests, 1 blobs/);
     expect((await client.get(`/v2/gc/cli/blobs/${sha256('unreferenced')}`)).status).toBe(404);
     const first = await image('gc/cli', 'latest', randomBytes(10));
     await image('gc/cli', 'latest', randomBytes(10));
-    const held = spawnSync(process.execPath, [cli, 'gc', '--config', config, '--dry-run', '--delete-untagged'], { encoding: 'utf8' });
+    const held = await berth('gc', '--config', config, '--dry-run', '--delete-untagged');
     expect(held.stdout).toMatch(/would delete: 0 untagged manifests/);
     expect(held.stdout).toMatch(/held back by the grace period \(1h\): 1 manifests, 0 layer links, \d+ blobs/);
-    const listed = spawnSync(process.execPath, [cli, 'gc', '--config', config, '--dry-run', '--delete-untagged', '--grace', '0s', '--verbose'], { encoding: 'utf8' });
+    const listed = await berth('gc', '--config', config, '--dry-run', '--delete-untagged', '--grace', '0s', '--verbose');
     expect(listed.stdout).toContain(`would delete manifest gc/cli@${first.digest}\n`);
     expect(listed.stdout).toContain(`would delete blob ${first.own} (500 bytes)\n`);
-    const json = spawnSync(process.execPath, [cli, 'gc', '--config', config, '--delete-untagged', '--grace', '0s', '--json'], { encoding: 'utf8' });
+    const json = await berth('gc', '--config', config, '--delete-untagged', '--grace', '0s', '--json');
     const parsed = JSON.parse(json.stdout) as { manifestsDeleted: number; items: { kind: string; digest?: string }[] };
     expect(parsed.manifestsDeleted).toBe(1);
     expect(parsed.items).toContainEqual({ kind: 'manifest', repository: 'gc/cli', digest: first.digest });
     expect((await client.get(`/v2/gc/cli/manifests/${first.digest}`)).status).toBe(404);
-    const bad = spawnSync(process.execPath, [cli, 'gc', '--config', config, '--grace', 'soon'], { encoding: 'utf8' });
+    const bad = await berth('gc', '--config', config, '--grace', 'soon');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--grace: not a duration/);
   });
