@@ -88,6 +88,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
   const policy = new AccessPolicy(config.rules, config.teams);
   const robots = new RobotStore(deps.driver);
   const users = new UserStore(config.usersFile, log);
+  await users.refresh();
   const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), new PasswordChecker(config.passwordChecks), log, deps.onLogin);
   const challenger = new Challenger(config);
   log.info({ kid: signing.kid, alg: signing.alg, usersFile: config.usersFile, externalIssuer: config.external.issuer || undefined }, 'token auth on');

@@ -82,8 +82,11 @@ export class UserStore {
     return ok && hash !== undefined;
   }
 
-  /** Re-reads the file when its size, time or inode changed (one stat per login). */
-  private async refresh(): Promise<void> {
+  /**
+   * Re-reads the file when its size, time or inode changed (one stat per login). Called at start
+   * too, so that a missing file or a hash Berth cannot use is said then, not at the first sign-in.
+   */
+  async refresh(): Promise<void> {
     let version: string;
     try {
       const info = await stat(this.file);

@@ -48,3 +48,25 @@ describe('secret files on the filesystem', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('the users file at start', { timeout: 60_000 }, () => {
+  it('says at start, not at the first sign-in, that the file is missing or holds a hash Berth cannot use', async () => {
+    const { filesystemConfig } = await import('../helpers/server.js');
+    const { writeFile } = await import('node:fs/promises');
+    const made = await filesystemConfig((config) => {
+      config.auth = { ...config.auth, mode: 'token', usersFile: join(config.storage.filesystem.root, 'users.htpasswd') };
+    });
+    try {
+      const missing = await startTestServer(made.config);
+      await missing.close();
+      expect(missing.logs.some((l) => l.level === 40 && String(l.msg).startsWith('users file not found'))).toBe(true);
+
+      await writeFile(made.config.auth.usersFile, 'old:$apr1$abcdefgh$0123456789abcdefghijkl\n', { mode: 0o600 });
+      const md5 = await startTestServer(made.config);
+      await md5.close();
+      expect(md5.logs.some((l) => l.level === 40 && l.user === 'old' && String(l.msg).includes('only bcrypt hashes are supported'))).toBe(true);
+    } finally {
+      await made.cleanup();
+    }
+  });
+});
