@@ -8,6 +8,7 @@ import {
   type FileInfo,
   type FileWriter,
   InvalidOffsetError,
+  type RandomAccessFile,
   InvalidPathError,
   type StorageDriver,
   StorageError,
@@ -33,9 +34,12 @@ export class CheckedDriver implements StorageDriver {
     this.minChunkSize = inner.minChunkSize ?? 0;
     const redirect = inner.redirectURL?.bind(inner);
     if (redirect) this.redirectURL = (path, method) => this.run(path, () => redirect(path, method));
+    const openFile = inner.openFile?.bind(inner);
+    if (openFile) this.openFile = (path) => this.run(path, async () => this.wrapFile(await openFile(path)));
   }
 
   readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  readonly openFile?: (path: string) => Promise<RandomAccessFile>;
 
   getContent(path: string): Promise<Buffer> {
     return this.run(path, () => this.inner.getContent(path));
@@ -99,6 +103,17 @@ export class CheckedDriver implements StorageDriver {
           });
     typed.driver = this.name;
     return typed;
+  }
+
+  private wrapFile(file: RandomAccessFile): RandomAccessFile {
+    return {
+      size: file.size,
+      read: (buffer, length, position) => {
+        if (!Number.isSafeInteger(position) || position < 0) return Promise.reject(this.stamp(new InvalidOffsetError('(open file)', position)));
+        return file.read(buffer, Math.min(length, buffer.length), position).catch((err: unknown) => Promise.reject(this.stamp(err)));
+      },
+      close: () => file.close().catch((err: unknown) => Promise.reject(this.stamp(err))),
+    };
   }
 
   private wrapWriter(writer: FileWriter): FileWriter {

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { parseDigest } from '../registry/digest.js';
 import { type ApiDeps, repositoryName } from './deps.js';
-import { type HttpRouter, etag, notModified, respondEmpty } from '../http/index.js';
+import { type HttpRouter, etag, notModified, respondEmpty, sendFile } from '../http/index.js';
 import { parseRangeHeader } from './range.js';
 
 /** The first `length` bytes of `source`; the source is destroyed once they are through. */
@@ -61,7 +61,12 @@ export function registerBlobRoutes(router: HttpRouter, { registry }: ApiDeps): v
       ctx.length = length;
       return;
     }
-    const stream = await registry.blobs.read(digest, range?.start ?? 0);
+    ctx.length = length;
+    const start = range?.start ?? 0;
+    // Drivers with random access (the filesystem) go through reused buffers; others stream.
+    const file = await registry.blobs.open(digest);
+    if (file) return sendFile(ctx, file, start, length);
+    const stream = await registry.blobs.read(digest, start);
     ctx.body = range && range.end < blob.size - 1 ? limited(stream, length) : stream;
     ctx.length = length;
   });

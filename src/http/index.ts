@@ -1,10 +1,12 @@
 /**
  * The HTTP kit every route module shares (the registry API in src/api, the token server in
  * src/auth, the builds API and webhook in src/builds): context.ts (what a request carries),
- * request.ts (query values, lengths, small bodies), response.ts (JSON, empty, ETags) and
- * errors.ts (the one error table and the middleware that renders every failure as OCI error JSON).
+ * request.ts (query values, lengths, small bodies), response.ts (JSON, empty, ETags), send-file.ts
+ * (a file's bytes through reused buffers) and errors.ts (the one error table and the middleware
+ * that renders every failure as OCI error JSON).
  */
 export * from './context.js';
 export * from './errors.js';
 export * from './request.js';
 export * from './response.js';
+export * from './send-file.js';
