@@ -11,10 +11,12 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
-import { errorMiddleware, isClientGone, type AppState } from './http/index.js';
+import { errorMiddleware, isClientGone, RequestState, type AppState } from './http/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
-import { type AuthModule, createAuth } from './auth/index.js';
-import { type BuildsModule, createBuilds } from './builds/index.js';
+import type { AuthModule } from './auth/index.js';
+import { openAccess } from './auth/open.js';
+import type { BuildsModule } from './builds/index.js';
+import { loadBuilds } from './builds/load.js';
 import type { Config } from './config.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
@@ -36,12 +38,36 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Logs one line per request once its connection is done with it (the root logger: no child). */
+function logRequest(ctx: Koa.ParameterizedContext<AppState>, log: Logger, requestId: string): void {
+  const started = process.hrtime.bigint();
+  const remote = ctx.ip; // read now: it is gone once the socket closes
+  ctx.res.once('close', () => {
+    log.info(
+      {
+        requestId,
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
+        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+        bytesIn: Number(ctx.get('Content-Length')) || undefined,
+        bytesOut: ctx.response.length,
+        remote,
+        user: ctx.state.permissions?.subject,
+        completed: ctx.res.writableFinished,
+      },
+      'request',
+    );
+  });
+}
+
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const driver = options.driver ?? (await createStorageDriver(config.storage));
   const registry = new Registry(driver, { ...config.limits }, log);
-  const auth = await createAuth(config.auth, { driver, log });
-  const builds = createBuilds(config, { registry, driver, auth, log });
+  // Auth and builds load only when configured (memory: see src/auth/open.ts, src/builds/load.ts).
+  const auth = config.auth.mode === 'none' ? openAccess() : await (await import('./auth/index.js')).createAuth(config.auth, { driver, log });
+  const builds = await loadBuilds(config, { registry, driver, auth, log });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.
@@ -53,28 +79,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   koa.use(errorMiddleware);
   koa.use(async (ctx, next) => {
     const given = ctx.get('X-Request-Id');
-    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
-    const started = process.hrtime.bigint();
-    const remote = ctx.ip; // read now: it is gone once the socket closes
-    ctx.state.requestId = requestId;
-    ctx.state.log = log.child({ requestId });
+    const requestId = given !== '' && REQUEST_ID.test(given) ? given : randomUUID();
+    ctx.state = new RequestState(log, requestId);
     ctx.set('X-Request-Id', requestId);
-    ctx.res.once('close', () => {
-      ctx.state.log.info(
-        {
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
-          ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-          bytesIn: Number(ctx.get('Content-Length')) || undefined,
-          bytesOut: ctx.response.length,
-          remote,
-          user: ctx.state.permissions?.subject,
-          completed: ctx.res.writableFinished,
-        },
-        'request',
-      );
-    });
+    if (log.isLevelEnabled('info')) logRequest(ctx, log, requestId);
     await next();
   });
   koa.use(apiVersionHeader);
@@ -85,9 +93,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     await next();
     if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
   });
-  for (const router of [createApiRouter({ registry, config }), auth.router, builds.router]) {
+  for (const router of [createApiRouter({ registry, config }), auth.router]) {
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));
   }
+  koa.use(builds.middleware);
   return { koa, registry, auth, builds, log };
 }

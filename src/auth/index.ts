@@ -17,7 +17,8 @@ import { type AuthConfig, checkAuthConfig } from './config.js';
 import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js';
 import { Authenticator } from './login.js';
 import { authMiddleware } from './middleware.js';
-import { type Action, everythingAllowed } from './permissions.js';
+import { openAccess } from './open.js';
+import type { Action } from './permissions.js';
 import { RobotStore } from './robots.js';
 import { createTokenRouter } from './routes.js';
 import { TokenService } from './token.js';
@@ -47,16 +48,7 @@ export interface AuthDeps {
 }
 
 export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<AuthModule> {
-  if (config.mode === 'none') {
-    return {
-      middleware: async (ctx, next) => {
-        ctx.state.permissions = everythingAllowed;
-        await next();
-      },
-      router: new Router<AppState>(),
-      issueInternalToken: async () => undefined,
-    };
-  }
+  if (config.mode === 'none') return openAccess();
 
   try {
     checkAuthConfig(config);
