@@ -166,3 +166,62 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const elapsed = Number(process.hrtime.bigint() - measureFrom) / 1e9;
   return { completed, errors, firstError, elapsed, latenciesMs: latencies.slice(0, completed).sort() };
 }
+
+/** One buffer every bulk download reads into: each read is counted and forgotten before the next. */
+const BULK_BUFFER = Buffer.allocUnsafe(1024 * 1024);
+
+/**
+ * GETs `path` on `clients` connections at once, counting and discarding the bodies as
+ * `curl -o /dev/null` would (reads go into one reused 1 MiB buffer, nothing is kept or hashed).
+ * Rejects unless every response is 200 with exactly `expectBytes` of body.
+ */
+export async function pullMany(url: string, path: string, clients: number, expectBytes: number): Promise<void> {
+  const { hostname, port, host } = new URL(url);
+  const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, 'latin1');
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      let head = Buffer.alloc(0);
+      let length = -1;
+      let received = 0;
+      let settled = false;
+      const finish = (err?: Error): void => {
+        if (settled) return;
+        settled = true;
+        socket.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
+      const socket = connect({
+        host: hostname,
+        port: Number(port),
+        onread: {
+          buffer: () => BULK_BUFFER,
+          callback: (bytes: number, buffer: Uint8Array): boolean => {
+            let body = 0;
+            if (length < 0) {
+              head = Buffer.concat([head, buffer.subarray(0, bytes)]);
+              const end = head.indexOf(CRLF2);
+              if (end < 0) return true;
+              const parsed = parseHead(head, end, 'GET');
+              if (parsed.status !== 200 || parsed.body === 'chunked') {
+                finish(new Error(`GET ${path}: HTTP ${parsed.status}${parsed.body === 'chunked' ? ', chunked' : ''}`));
+                return false;
+              }
+              length = parsed.body;
+              body = head.length - parsed.headLength;
+            } else {
+              body = bytes;
+            }
+            received += body;
+            if (received >= length) finish(received === length && length === expectBytes ? undefined : new Error(`GET ${path}: ${received} bytes, expected ${expectBytes}`));
+            return true;
+          },
+        },
+      });
+      socket.setNoDelay(true);
+      socket.on('connect', () => socket.write(request));
+      socket.on('error', (err) => finish(err));
+      socket.on('end', () => finish(new Error(`GET ${path}: connection closed after ${received} of ${expectBytes} bytes`)));
+    });
+  await Promise.all(Array.from({ length: clients }, one));
+}

@@ -3,16 +3,20 @@
  * `berth <command>`: serve (more commands come with auth, builds and gc). Every command takes
  * `--config FILE`; without it the package's config/registry.yaml is used.
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { commandConfig, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
 import { startServer } from './server.js';
+import { runPrimary, runWorker, stopOnSignals, workerCount } from './workers.js';
 
 const USAGE = `usage: berth <command> [options]
 
 commands:
-  serve [--config FILE] [--listen HOST:PORT]   serve the registry
+  serve [--config FILE] [--listen HOST:PORT] [--workers N|auto]
+                                               serve the registry (N processes: auto
+                                               is one per CPU)
   gc [--dry-run] [--grace 1h] [--upload-ttl 24h]
                                                delete blobs no manifest references, and
                                                abandoned uploads
@@ -23,31 +27,33 @@ commands:
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
   --listen ADDR   listen address, overriding the config (port 0 picks a free port)
+  --workers N     server processes (or auto), overriding the config's workers
   --help          this text
 `;
 
+function parseWorkers(value: string | undefined): number | 'auto' | undefined {
+  if (value === undefined || value === 'auto') return value;
+  if (!/^[1-9]\d{0,2}$/.test(value)) throw new UsageError(`--workers: a number from 1 or auto (got ${JSON.stringify(value)})`);
+  return Number(value);
+}
+
 async function serve(args: string[]): Promise<void> {
+  // A worker forked by the primary gets its config from the primary (src/workers.ts).
+  if (cluster.isWorker) return runWorker();
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean' } },
+    options: { config: { type: 'string' }, listen: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return;
   }
-  const config = commandConfig(values.config, values.listen);
+  const config = commandConfig(values.config, { listen: values.listen, workers: parseWorkers(values.workers) });
   const log = createLogger(config.log.level);
-  const running = await startServer(config, log);
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'shutting down');
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  const workers = workerCount(config.workers);
+  if (workers > 1) return runPrimary(config, log, workers);
+  stopOnSignals(await startServer(config, log), log);
 }
 
 async function main(argv: string[]): Promise<void> {

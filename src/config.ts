@@ -37,6 +37,8 @@ export interface Config {
   auth: AuthConfig;
   builds: BuildsConfig;
   log: { level: LogLevel };
+  /** Server processes sharing the listen address; `auto`: one per CPU. */
+  workers: number | 'auto';
 }
 
 export interface S3Config {
@@ -121,6 +123,7 @@ export const CONFIG_SCHEMA: Field = {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
     },
+    workers: { kind: 'integer', default: 1, min: 1, max: 256, words: ['auto'] },
   },
 };
 
@@ -140,6 +143,7 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Command-line flags, winning over file and environment. */
   listen?: string;
+  workers?: number | 'auto';
   /** Working directory for relative paths from the environment and flags. */
   cwd?: string;
 }
@@ -166,6 +170,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     value.listen = options.listen;
     fromEnv.add('listen');
   }
+  if (options.workers !== undefined) value.workers = options.workers;
   const fileDir = options.file ? dirname(resolve(cwd, options.file)) : cwd;
   const resolvePath = (path: string, key: string | undefined): string => {
     if (isAbsolute(path)) return path;

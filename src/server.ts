@@ -9,6 +9,14 @@ import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
 import { type Config, parseListen } from './config.js';
 
+/** How this process serves among several (src/workers.ts); the defaults are a lone server's. */
+export interface ServeOptions {
+  /** Log the `listening` line (a worker leaves it to the primary, which logs one for all). */
+  announce?: boolean;
+  /** Run once-per-replica background jobs (the build queue): in one worker only. */
+  background?: boolean;
+}
+
 export interface RunningServer {
   app: App;
   server: Server;
@@ -22,7 +30,26 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-export async function startServer(config: Config, log: Logger, driver?: StorageDriver): Promise<RunningServer> {
+type BoundAddress = Pick<AddressInfo, 'address' | 'port' | 'family'>;
+
+function hostPort(address: BoundAddress): string {
+  return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+}
+
+/**
+ * The `listening` line with the bound address (at info whatever the configured level: scripts
+ * and tests read it), and the warning about serving without auth off loopback.
+ */
+export function announceListening(config: Config, log: Logger, address: BoundAddress): void {
+  const url = `http://${hostPort(address)}`;
+  const workers = config.workers === 1 ? undefined : config.workers;
+  log.child({}, { level: 'info' }).info({ address: hostPort(address), url, storage: config.storage.driver, auth: config.auth.mode, workers }, 'listening');
+  if (config.auth.mode === 'none' && !isLoopback(parseListen(config.listen).host)) {
+    log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');
+  }
+}
+
+export async function startServer(config: Config, log: Logger, driver?: StorageDriver, options: ServeOptions = {}): Promise<RunningServer> {
   const app = await createApp(config, { log, driver });
   const server = createServer(app.koa.callback());
   // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers
@@ -41,14 +68,9 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
     });
   });
   const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${shownHost}:${address.port}`;
-  // At info level whatever the configured level: scripts and tests read the bound address here.
-  log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: config.storage.driver, auth: config.auth.mode }, 'listening');
-  await app.builds.start(url);
-  if (config.auth.mode === 'none' && !isLoopback(host)) {
-    log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');
-  }
+  const url = `http://${hostPort(address)}`;
+  if (options.announce !== false) announceListening(config, log, address);
+  if (options.background !== false) await app.builds.start(url);
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = 10_000): Promise<void> => {
