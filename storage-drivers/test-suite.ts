@@ -109,6 +109,13 @@ export function runDriverSuite(name: string, factory: () => Promise<DriverUnderT
         }
       });
 
+      it('reads many small and large files at once, each whole', async () => {
+        const files = Array.from({ length: 12 }, (_, i) => randomBytes(i % 2 ? 40 * 1024 + i : 50 + i));
+        await Promise.all(files.map((content, i) => driver.putContent(`/many/${i}`, content)));
+        const got = await Promise.all(files.map((_, i) => driver.getContent(`/many/${i}`)));
+        got.forEach((content, i) => expect(content.equals(files[i]!)).toBe(true));
+      });
+
       it('replaces on put', async () => {
         await driver.putContent('/a/file', Buffer.from('first, longer content'));
         await driver.putContent('/a/file', Buffer.from('second'));
