@@ -8,7 +8,6 @@ import { parseArgs } from 'node:util';
 import { commandConfig, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
-import { startServer } from './server.js';
 import { runPrimary, runWorker, stopOnSignals, workerCount } from './workers.js';
 
 const USAGE = `usage: berth <command> [options]
@@ -53,6 +52,7 @@ async function serve(args: string[]): Promise<void> {
   const log = createLogger(config.log.level);
   const workers = workerCount(config.workers);
   if (workers > 1) return runPrimary(config, log, workers);
+  const { startServer } = await import('./server.js');
   stopOnSignals(await startServer(config, log), log);
 }
 

@@ -5,9 +5,9 @@
  * working directory.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
 import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
@@ -136,6 +136,14 @@ function packageRoot(): string {
 
 /** The embedded default config, shipped in the package. */
 export const DEFAULT_CONFIG_FILE = resolve(packageRoot(), 'config/registry.yaml');
+
+/**
+ * The YAML parser, loaded on first use: some 4 MiB resident that a cluster worker, which gets
+ * its config from the primary, never needs.
+ */
+function parseYaml(text: string): unknown {
+  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+}
 
 export interface LoadOptions {
   /** Config file; undefined: defaults only. */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
 import { type Config, parseListen } from './config.js';
+import { announceListening, hostPort } from './listening.js';
 
 /** How this process serves among several (src/workers.ts); the defaults are a lone server's. */
 export interface ServeOptions {
@@ -24,29 +25,6 @@ export interface RunningServer {
   url: string;
   port: number;
   close(graceMs?: number): Promise<void>;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
-type BoundAddress = Pick<AddressInfo, 'address' | 'port' | 'family'>;
-
-function hostPort(address: BoundAddress): string {
-  return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-}
-
-/**
- * The `listening` line with the bound address (at info whatever the configured level: scripts
- * and tests read it), and the warning about serving without auth off loopback.
- */
-export function announceListening(config: Config, log: Logger, address: BoundAddress): void {
-  const url = `http://${hostPort(address)}`;
-  const workers = config.workers === 1 ? undefined : config.workers;
-  log.child({}, { level: 'info' }).info({ address: hostPort(address), url, storage: config.storage.driver, auth: config.auth.mode, workers }, 'listening');
-  if (config.auth.mode === 'none' && !isLoopback(parseListen(config.listen).host)) {
-    log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address: anyone who can reach it may push, pull and delete');
-  }
 }
 
 export async function startServer(config: Config, log: Logger, driver?: StorageDriver, options: ServeOptions = {}): Promise<RunningServer> {

@@ -2,7 +2,7 @@
  * Every core: `workers: N | auto` (or `berth serve --workers`) runs N server processes on one
  * listen address with node:cluster.
  *
- *   primary (this module only: no app, no storage) --fork--> worker 0 .. N-1 (startServer each)
+ *   primary (no app, no storage: it never loads server.ts) --fork--> worker 0 .. N-1 (startServer each)
  *     - hands each worker the config it loaded (over IPC), so every worker, a replacement too,
  *       serves exactly the primary's config, and workers never parse YAML;
  *     - owns the listening socket: workers' `listen` goes through it (port 0 included: the port
@@ -26,7 +26,8 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createLogger } from './log.js';
-import { announceListening, type RunningServer, startServer } from './server.js';
+import { announceListening } from './listening.js';
+import type { RunningServer } from './server.js';
 
 /** What the primary tells a new worker. */
 interface StartMessage {
@@ -75,6 +76,7 @@ export async function runWorker(): Promise<void> {
   });
   const { config, slot } = start;
   const log = createLogger(config.log.level).child({ worker: slot });
+  const { startServer } = await import('./server.js');
   const running = await startServer(config, log, undefined, { announce: false, background: slot === 0 });
   stopOnSignals(running, log);
 }
