@@ -24,6 +24,8 @@ export interface BenchOptions {
   layerMaxMiB: number;
   skopeoRounds: number;
   berthOnly: boolean;
+  /** Another Berth build's dist/src/cli.js to bench instead of this checkout's. */
+  berthCli: string | undefined;
   scenarios: Set<ScenarioName>;
   /** JSON results file; undefined: bench/results/latest.json in the project. */
   out: string | undefined;
@@ -53,6 +55,7 @@ on 2 workers and a bare-Node server (the ceiling) where they apply.
   --skopeo-rounds N    skopeo copies per target, if skopeo and umoci are installed (2; quick 1; 0 skips)
   --only LIST          comma-separated scenarios: ${SCENARIOS.join(',')} (all)
   --berth-only         do not start Distribution
+  --berth-cli FILE     bench another Berth build (its dist/src/cli.js), e.g. an older commit
   --out FILE           JSON results (bench/results/latest.json)
   --help               this text
 `;
@@ -87,6 +90,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'skopeo-rounds': { type: 'string' },
       only: { type: 'string' },
       'berth-only': { type: 'boolean' },
+      'berth-cli': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -116,6 +120,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     layerMaxMiB: positive('layer-max-mib', values['layer-max-mib'], 20),
     skopeoRounds: Math.round(positive('skopeo-rounds', values['skopeo-rounds'], quick ? 1 : 2, true)),
     berthOnly: values['berth-only'] ?? false,
+    berthCli: values['berth-cli'],
     scenarios,
     out: values.out,
   };

@@ -64,7 +64,8 @@ function machineInfo(): Record<string, unknown> {
 }
 
 async function startTargets(root: string, options: BenchOptions, notes: string[]): Promise<Target[]> {
-  const berth = await startBerth(root);
+  const cli = options.berthCli ? resolve(options.berthCli) : undefined;
+  const berth = await startBerth(root, { cli });
   const targets = [berth];
   if (options.berthOnly) {
     notes.push('Distribution not started (--berth-only): Berth numbers only.');
@@ -76,7 +77,11 @@ async function startTargets(root: string, options: BenchOptions, notes: string[]
     targets.push(await startDistribution(root));
   }
   // A second Berth deployment on the same storage with 2 workers, and the bare-Node ceiling.
-  targets.push(await startBerth(root, { name: 'berth2', role: 'workers', workers: 2, dataDir: join(berth.dir, 'data') }));
+  try {
+    targets.push(await startBerth(root, { cli, name: 'berth2', role: 'workers', workers: 2, dataDir: join(berth.dir, 'data') }));
+  } catch (err) {
+    notes.push(`Berth with 2 workers did not start (a build without workers?): ${(err as Error).message.split('\n')[0]}`);
+  }
   targets.push(await startCeiling(root, join(berth.dir, 'data')));
   for (const t of targets) progress(`${t.label} (${t.version}) at ${t.url}, pid ${t.pid}, ${t.idleMiB.toFixed(1)} MiB resident`);
   return targets;
@@ -89,7 +94,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const options = parsed;
-  if (!existsSync(BERTH_CLI)) throw new Error(`${BERTH_CLI} not found: build first (npm run bench does)`);
+  const cli = options.berthCli ? resolve(options.berthCli) : BERTH_CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} not found: build first (npm run bench does)`);
   installCleanup();
   const root = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   trackPath(root);

@@ -128,6 +128,8 @@ function berthVersion(): string {
 }
 
 export interface BerthOptions {
+  /** The CLI to run (default: this checkout's build); another build to compare against. */
+  cli?: string;
   name?: TargetName;
   role?: TargetRole;
   workers?: number;
@@ -156,11 +158,11 @@ export async function startBerth(root: string, options: BerthOptions = {}): Prom
   return launch({
     name,
     role: options.role ?? 'registry',
-    version: `berth ${berthVersion()} on node ${process.version}${workers > 1 ? `, ${workers} workers` : ''}`,
+    version: `berth ${options.cli ? options.cli : berthVersion()} on node ${process.version}${workers > 1 ? `, ${workers} workers` : ''}`,
     dir,
     port,
     command: process.execPath,
-    args: [BERTH_CLI, 'serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--workers', String(workers)],
+    args: [options.cli ?? BERTH_CLI, 'serve', '--config', config, '--listen', `127.0.0.1:${port}`, ...(workers > 1 ? ['--workers', String(workers)] : [])],
   });
 }
 

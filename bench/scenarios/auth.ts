@@ -5,7 +5,7 @@
  * for auth to cost at most 15% (auth off / auth on throughput <= 1.15).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { request } from '../http.js';
 import { OCI_MANIFEST } from '../oci.js';
@@ -37,6 +37,7 @@ export async function runAuth(ctx: BenchContext): Promise<void> {
   await writeFile(users, `${USER}:${bcrypt.hashSync(PASSWORD, 10)}\n`, { mode: 0o600 });
   ctx.progress('auth: starting Berth with token auth on the same storage');
   const secured = await startBerth(ctx.scratch, {
+    cli: ctx.options.berthCli ? resolve(ctx.options.berthCli) : undefined,
     name: 'berthAuth',
     folder: 'auth',
     dataDir: join(open.dir, 'data'),
