@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +77,8 @@ describe('berth serve --workers 2', { timeout: 120_000 }, () => {
   let dir: { path: string; remove: () => Promise<void> };
   let child: ChildProcess;
   const lines: LogLine[] = [];
+  /** Output lines that are not JSON: two workers' writes torn into each other. */
+  const torn: string[] = [];
   let url = '';
   let client: Client;
 
@@ -92,7 +94,13 @@ describe('berth serve --workers 2', { timeout: 120_000 }, () => {
       env: { PATH: process.env.PATH },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => lines.push(JSON.parse(line) as LogLine));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        torn.push(line);
+      }
+    });
     url = (await until('the listening line', () => lines.find((l) => l.msg === 'listening')?.url)) as string;
     client = new Client(url);
   });
@@ -149,6 +157,28 @@ describe('berth serve --workers 2', { timeout: 120_000 }, () => {
       }
       expect(otherSaw).toBe(true);
     }
+  });
+
+  it('keeps every log line whole while both workers log at once into a full pipe', async () => {
+    const before = lines.length;
+    const path = `/v2/workers/load/blobs/sha256:${'0'.repeat(64)}`;
+    // 64 connections x 40 requests, each logged by whichever worker serves it, while nobody
+    // reads the pipe: it fills, both workers' writes wait, and then go on at the same time.
+    child.stdout!.pause();
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        for (let i = 0; i < 40; i++) {
+          await new Promise<void>((resolve, reject) => request(`${url}${path}`, { method: 'HEAD', agent }, (res) => res.resume().on('end', resolve)).on('error', reject).end());
+        }
+        agent.destroy();
+      }),
+    );
+    child.stdout!.resume();
+    const logged = (): number => lines.filter((l, i) => i >= before && l.msg === 'request').length;
+    await until('every request line, or a torn one', () => (logged() >= 64 * 40 || torn.length > 0 ? true : undefined));
+    expect(torn.slice(0, 3)).toEqual([]);
+    expect(logged()).toBe(64 * 40);
   });
 
   it('replaces a killed worker, and stops everything with exit 0 on SIGTERM', async () => {
