@@ -16,26 +16,14 @@ export function blobUnknown(digest: string): RegistryError {
   return new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { detail: { digest } });
 }
 
-/** Reads a link file (a tag's target, say), or undefined when there is none. */
-export async function readLink(driver: StorageDriver, path: string): Promise<string | undefined> {
+/** Reads a link file, or undefined when there is none (or it does not hold `expected`). */
+export async function readLink(driver: StorageDriver, path: string, expected?: string): Promise<string | undefined> {
   try {
-    return (await driver.getContent(path)).toString('utf8').trim();
+    const target = (await driver.getContent(path)).toString('utf8').trim();
+    if (expected !== undefined && target !== expected) return undefined;
+    return target;
   } catch (err) {
     if (err instanceof PathNotFoundError) return undefined;
-    throw err;
-  }
-}
-
-/**
- * Whether a layer or revision link exists. Its path names the digest it stands for and it is
- * only ever written whole with that digest, so existence is the whole check: on the filesystem a
- * stat is one system call where reading the link back costs three, on every pull.
- */
-export async function linkExists(driver: StorageDriver, path: string): Promise<boolean> {
-  try {
-    return !(await driver.stat(path)).isDirectory;
-  } catch (err) {
-    if (err instanceof PathNotFoundError) return false;
     throw err;
   }
 }
@@ -64,7 +52,7 @@ export class BlobStore {
   }
 
   async isLinked(name: string, digest: string): Promise<boolean> {
-    return linkExists(this.driver, layout.layerLink(name, digest));
+    return (await readLink(this.driver, layout.layerLink(name, digest), digest)) !== undefined;
   }
 
   /** Whether `name` links the blob and its bytes are stored. */

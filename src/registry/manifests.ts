@@ -3,7 +3,7 @@
  * and indexed by subject for the referrers API.
  */
 import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
-import { type BlobStore, deleteIfPresent, linkExists, readLink } from './blobs.js';
+import { type BlobStore, deleteIfPresent, readLink } from './blobs.js';
 import { DEFAULT_ALGORITHM, digestOf, isDigest, parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
@@ -157,14 +157,14 @@ export class ManifestStore {
       if (!target) throw manifestUnknown(reference);
       digest = target;
     }
-    if (!(await linkExists(this.driver, layout.manifestRevisionLink(name, digest)))) throw manifestUnknown(reference);
+    if (!(await readLink(this.driver, layout.manifestRevisionLink(name, digest), digest))) throw manifestUnknown(reference);
     return digest;
   }
 
   private async checkReferences(name: string, blobs: Descriptor[], manifests: Descriptor[]): Promise<void> {
     const missing = await Promise.all([
       ...blobs.map(async (d) => ((await this.blobs.has(name, d.digest)) ? undefined : d)),
-      ...manifests.map(async (d) => ((await linkExists(this.driver, layout.manifestRevisionLink(name, d.digest))) ? undefined : d)),
+      ...manifests.map(async (d) => ((await readLink(this.driver, layout.manifestRevisionLink(name, d.digest), d.digest)) ? undefined : d)),
     ]);
     const first = missing.find((d) => d !== undefined);
     if (first) {
