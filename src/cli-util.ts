@@ -9,7 +9,6 @@ import { describeStorage } from './storage.js';
 /** A mistake in the command line: printed without a stack, exit status 2. */
 export class UsageError extends Error {}
 
-
 /** One sentence naming the cause and the fix, for failures a user can fix; undefined for others. */
 export function explainFailure(err: unknown, config: Config): string | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -28,7 +27,7 @@ export function explainFailure(err: unknown, config: Config): string | undefined
   return undefined;
 }
 
-/** The config a command runs with: `--config FILE`, else the package's config/registry.yaml. */
-export function commandConfig(file: string | undefined, listen?: string): Config {
-  return loadConfig({ file: file ?? DEFAULT_CONFIG_FILE, listen });
+/** The config a command runs with: `--config FILE`, else the package's config/registry.yaml; `flags` win. */
+export function commandConfig(file: string | undefined, flags: { listen?: string; workers?: number | 'auto' } = {}): Config {
+  return loadConfig({ file: file ?? DEFAULT_CONFIG_FILE, ...flags });
 }

@@ -4,13 +4,15 @@
  * are expected), `error`.
  */
 import type { Readable } from 'node:stream';
-import { type FileInfo, type FileWriter, PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
+import { type FileInfo, type FileWriter, PathNotFoundError, type RandomAccessFile, type StorageDriver } from '../../storage-drivers/driver.js';
 import type { Metrics } from './index.js';
 
 export class MeteredDriver implements StorageDriver {
   readonly name: string;
   readonly minChunkSize: number;
   readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  readonly openFile?: (path: string) => Promise<RandomAccessFile>;
+  readonly exposed?: (path: string) => Promise<string | undefined>;
 
   constructor(
     private readonly inner: StorageDriver,
@@ -20,6 +22,11 @@ export class MeteredDriver implements StorageDriver {
     this.minChunkSize = inner.minChunkSize ?? 0;
     const redirect = inner.redirectURL?.bind(inner);
     if (redirect) this.redirectURL = (path, method) => this.measure('redirectURL', () => redirect(path, method));
+    // The optional capabilities pass through (a wrapper that dropped them would turn them off).
+    const openFile = inner.openFile?.bind(inner);
+    if (openFile) this.openFile = (path) => this.measure('openFile', () => openFile(path));
+    const exposed = inner.exposed?.bind(inner);
+    if (exposed) this.exposed = exposed;
   }
 
   getContent(path: string): Promise<Buffer> {
