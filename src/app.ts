@@ -3,7 +3,8 @@
  * metrics (src/metrics: counts every answer, errors included) -> errors (so every failure becomes
  * the OCI error JSON: src/http/errors.ts) -> trusted proxies (client address and origin:
  * src/http/proxies.ts) -> request id + log -> read-only gate (src/http/read-only.ts) -> API
- * version header (src/api) -> auth (who may do what: src/auth) -> routes: /healthz and /readyz
+ * version header (src/api) -> auth (who may do what: src/auth) -> pull-through caches (fill
+ * storage from upstream registries before the routes serve it: src/proxy) -> routes: /healthz and /readyz
  * (src/health), /metrics, /v2 (src/api), /api/repositories and /api/usage (src/repositories),
  * /token (src/auth), /webhooks and /api/builds (src/builds), /api/events and tag histories
  * (src/events, which the registry tells of every push and delete).
@@ -27,6 +28,7 @@ import { Health } from './health/index.js';
 import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
+import { createProxies, type ProxyModule } from './proxy/index.js';
 import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
 
@@ -38,6 +40,8 @@ export interface App {
   events: EventsModule;
   metrics: Metrics;
   health: Health;
+  /** Undefined without `proxies`. */
+  proxies?: ProxyModule;
   log: Logger;
 }
 
@@ -104,6 +108,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     observer: recorder.observer,
     onFinished: (result) => metrics.builds.inc({ result }),
   });
+  const proxies = createProxies(config, { registry, log, observer: metrics.proxyObserver });
   metrics.watchBuildQueue(() => builds.queuedCount());
   metrics.watchEventDeliveries(() => events.stats());
   const health = new Health(driver);
@@ -132,6 +137,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   if (config.readOnly) koa.use(readOnlyMiddleware);
   koa.use(apiVersionHeader);
   koa.use(auth.middleware);
+  if (proxies) koa.use(proxies.middleware);
 
   // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).
   koa.use(async (ctx, next) => {
@@ -151,5 +157,5 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     koa.use(router.allowedMethods({ throw: true }));
   }
   koa.use(builds.middleware);
-  return { koa, registry, auth, builds, events, metrics, health, log };
+  return { koa, registry, auth, builds, events, metrics, health, proxies, log };
 }

@@ -13,6 +13,7 @@ import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
 import { NOTIFICATIONS_SCHEMA, type NotificationsConfig, timings } from './events/config.js';
 import { checkProxies } from './http/proxies.js';
+import { MIRRORS_SCHEMA, type MirrorsConfig, PROXIES_SCHEMA, type ProxyConfig } from './proxy/config.js';
 import { checkTlsConfig, TLS_SCHEMA, type TlsConfig } from './tls/config.js';
 
 export { ConfigError } from './config-schema.js';
@@ -65,6 +66,9 @@ export interface Config {
     /** "" = /metrics on the main listener; or HOST:PORT of a listener of its own. */
     listen: string;
   };
+  /** Pull-through caches of other registries (src/proxy). */
+  proxies: ProxyConfig[];
+  mirrors: MirrorsConfig;
   log: { level: LogLevel };
   /** Server processes sharing the listen address; `auto`: one per CPU. */
   workers: number | 'auto';
@@ -193,6 +197,8 @@ export const CONFIG_SCHEMA: Field = {
       },
     },
     notifications: NOTIFICATIONS_SCHEMA,
+    proxies: PROXIES_SCHEMA,
+    mirrors: MIRRORS_SCHEMA,
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },

@@ -12,6 +12,7 @@ import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
 import { type Config, parseListen } from './config.js';
 import { GcSchedule } from './gc-schedule.js';
+import { evictUnpulled } from './proxy/evict.js';
 import { announceListening, listeningUrl } from './listening.js';
 import { type MetricsListener, startMetricsListener } from './metrics/listener.js';
 import { createListener } from './tls/index.js';
@@ -24,8 +25,8 @@ export interface ServeOptions {
    */
   announce?: boolean;
   /**
-   * Run once-per-replica background jobs (the build queue, scheduled gc, the separate metrics
-   * listener): in one worker only.
+   * Run once-per-replica background jobs (the build queue, scheduled gc, proxy syncs, the
+   * separate metrics listener): in one worker only.
    */
   background?: boolean;
 }
@@ -79,12 +80,20 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
     background && config.metrics.enabled && config.metrics.listen !== '' ? await startMetricsListener(() => app.metrics.render(), config.metrics.listen, log) : undefined;
   if (metricsListener) log.info({ url: metricsListener.url }, 'metrics listening');
   await listener.start();
-  const gc = new GcSchedule(config.gc, { driver: app.registry.driver, log: log.child({ component: 'gc' }), metrics: app.metrics, replica: `${process.pid}-${randomBytes(4).toString('hex')}` });
+  const replica = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const gc = new GcSchedule(config.gc, {
+    driver: app.registry.driver,
+    log: log.child({ component: 'gc' }),
+    metrics: app.metrics,
+    replica,
+    evict: () => evictUnpulled(app.registry, config.proxies, { dryRun: false }),
+  });
   // Event deliveries take a lease per endpoint, so every worker may run them.
   app.events.start(url);
   if (background) {
     await app.builds.start(url);
     if (!config.readOnly) gc.start();
+    app.proxies?.start(replica);
   }
 
   let closing: Promise<void> | undefined;
@@ -101,7 +110,7 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
       });
       server.closeIdleConnections();
     }).then(async () => {
-      await Promise.all([app.builds.stop(), app.events.stop(), listener.stop(), gc.stop(), metricsListener?.close()]);
+      await Promise.all([app.builds.stop(), app.events.stop(), listener.stop(), gc.stop(), metricsListener?.close(), app.proxies?.stop()]);
     });
     return closing;
   };
