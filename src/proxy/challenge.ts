@@ -79,7 +79,7 @@ export function parseChallenges(header: string | undefined): Challenge[] {
   const scan = new Scanner(header);
   const challenges: Challenge[] = [];
   let current: Challenge | undefined;
-  while (!scan.done && challenges.length <= MAX_CHALLENGES) {
+  while (!scan.done) {
     scan.skipSpace();
     if (scan.peek() === ',') {
       scan.position += 1;
@@ -102,6 +102,7 @@ export function parseChallenges(header: string | undefined): Challenge[] {
       current.params[word.toLowerCase()] = value;
       continue;
     }
+    if (challenges.length === MAX_CHALLENGES) return challenges;
     current = { scheme: word.toLowerCase(), params: {} };
     challenges.push(current);
     // A token68 (Basic's credentials form) or trailing `=` padding: skipped.
