@@ -1,6 +1,7 @@
 /**
- * What every `berth` subcommand shares: usage errors, loading the config from `--config`, and
- * one-line explanations of the failures a user can fix (a busy port, unreachable storage).
+ * What every `berth` subcommand shares: usage errors, loading the config from `--config`, a
+ * password from standard input, and one-line explanations of the failures a user can fix (a busy
+ * port, unreachable storage).
  */
 import { StorageUnavailableError } from '../storage-drivers/driver.js';
 import { type Config, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
@@ -8,6 +9,13 @@ import { describeStorage } from './storage.js';
 
 /** A mistake in the command line: printed without a stack, exit status 2. */
 export class UsageError extends Error {}
+
+/** A secret from standard input (`--password-stdin`), one trailing newline dropped. */
+export async function readSecretFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
 
 /** One sentence naming the cause and the fix, for failures a user can fix; undefined for others. */
 export function explainFailure(err: unknown, config: Config): string | undefined {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag. Every command
- * takes `--config FILE`; without it the package's config/registry.yaml is used. A mistake on the
- * command line prints one line (and where to find more) and exits 2; a failure exits 1.
+ * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag, healthcheck,
+ * mirror. Every command takes `--config FILE`; without it the package's config/registry.yaml is
+ * used. A mistake on the command line prints one line (and where to find more) and exits 2; a
+ * failure exits 1.
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ commands:
   events [--repository P] [--action A] [--since 24h], events test|status
                                                the audit trail, and the notification endpoints
   tag history NAME:TAG                         every digest a tag pointed to, when and by whom
+  mirror SRC DEST [--all-platforms] [--referrers]
+                                               copy an image or index from any registry here
   healthcheck [--ready]                        exit 0 when the server answers /healthz (/readyz)
 
 options:
@@ -99,6 +102,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./events/cli.js')).runTagCommand(rest);
     case 'healthcheck':
       return (await import('./health/cli.js')).runHealthcheckCommand(rest);
+    case 'mirror':
+      return (await import('./proxy/mirror-cli.js')).runMirrorCommand(rest);
     case 'repos':
     case 'tags':
     case 'rm':
@@ -130,7 +135,7 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck', 'mirror'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }
