@@ -10,6 +10,12 @@ export interface BenchOptions {
   /** Size of the blob pushed and pulled while resident memory is watched. */
   memoryMiB: number;
   concurrency: number;
+  /** Single-stream pull sizes (the ceiling takes part). */
+  pullMiB: number[];
+  pullRounds: number;
+  /** One blob pulled by `concurrentPulls` clients at once. */
+  concurrentMiB: number;
+  concurrentPulls: number;
   /** Seconds of load per small-request run. */
   seconds: number;
   images: number;
@@ -18,23 +24,30 @@ export interface BenchOptions {
   layerMaxMiB: number;
   skopeoRounds: number;
   berthOnly: boolean;
+  /** Another Berth build's dist/src/cli.js to bench instead of this checkout's. */
+  berthCli: string | undefined;
   scenarios: Set<ScenarioName>;
   /** JSON results file; undefined: bench/results/latest.json in the project. */
   out: string | undefined;
 }
 
-export const SCENARIOS = ['blobs', 'memory', 'small', 'image', 'skopeo'] as const;
+export const SCENARIOS = ['memory', 'blobs', 'pull', 'concurrent', 'small', 'auth', 'image', 'skopeo'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- [options]
 
-Benchmarks Berth against CNCF Distribution (apt's docker-registry) on this machine.
+Benchmarks Berth against CNCF Distribution (apt's docker-registry) on this machine, with Berth
+on 2 workers and a bare-Node server (the ceiling) where they apply.
 
   --quick              a short smoke run (small sizes, one round)
   --rounds N           rounds per measurement, targets alternating who goes first (2; quick 1)
   --blob-mib N         large blob size for push/pull throughput (512; quick 32)
   --chunk-mib N        PATCH chunk size for chunked pushes (16; quick 8)
   --memory-mib N       blob pushed and pulled while resident memory is watched (1024; quick 64)
+  --pull-mib LIST      single-stream pull sizes, comma-separated (256,1024; quick 32)
+  --pull-rounds N      rounds of each single-stream pull (3; quick 1)
+  --concurrent-mib N   blob pulled by many clients at once (64; quick 8)
+  --concurrent-pulls N clients pulling it at once (32)
   --concurrency N      keep-alive connections for small requests (32)
   --seconds S          seconds of load per small-request run (4; quick 1)
   --images N           images pushed and pulled in the typical-image scenario (5; quick 1)
@@ -42,6 +55,7 @@ Benchmarks Berth against CNCF Distribution (apt's docker-registry) on this machi
   --skopeo-rounds N    skopeo copies per target, if skopeo and umoci are installed (2; quick 1; 0 skips)
   --only LIST          comma-separated scenarios: ${SCENARIOS.join(',')} (all)
   --berth-only         do not start Distribution
+  --berth-cli FILE     bench another Berth build (its dist/src/cli.js), e.g. an older commit
   --out FILE           JSON results (bench/results/latest.json)
   --help               this text
 `;
@@ -64,6 +78,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'chunk-mib': { type: 'string' },
       'memory-mib': { type: 'string' },
       concurrency: { type: 'string' },
+      'pull-mib': { type: 'string' },
+      'pull-rounds': { type: 'string' },
+      'concurrent-mib': { type: 'string' },
+      'concurrent-pulls': { type: 'string' },
       seconds: { type: 'string' },
       images: { type: 'string' },
       layers: { type: 'string' },
@@ -72,6 +90,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'skopeo-rounds': { type: 'string' },
       only: { type: 'string' },
       'berth-only': { type: 'boolean' },
+      'berth-cli': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -90,6 +109,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     chunkMiB: positive('chunk-mib', values['chunk-mib'], quick ? 8 : 16),
     memoryMiB: positive('memory-mib', values['memory-mib'], quick ? 64 : 1024),
     concurrency: Math.round(positive('concurrency', values.concurrency, 32)),
+    pullMiB: (values['pull-mib'] ?? (quick ? '32' : '256,1024')).split(',').map((v) => positive('pull-mib', v.trim(), 0)),
+    pullRounds: Math.round(positive('pull-rounds', values['pull-rounds'], quick ? 1 : 3)),
+    concurrentMiB: positive('concurrent-mib', values['concurrent-mib'], quick ? 8 : 64),
+    concurrentPulls: Math.round(positive('concurrent-pulls', values['concurrent-pulls'], 32)),
     seconds: positive('seconds', values.seconds, quick ? 1 : 4),
     images: Math.round(positive('images', values.images, quick ? 1 : 5)),
     layers: Math.round(positive('layers', values.layers, 5)),
@@ -97,6 +120,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     layerMaxMiB: positive('layer-max-mib', values['layer-max-mib'], 20),
     skopeoRounds: Math.round(positive('skopeo-rounds', values['skopeo-rounds'], quick ? 1 : 2, true)),
     berthOnly: values['berth-only'] ?? false,
+    berthCli: values['berth-cli'],
     scenarios,
     out: values.out,
   };

@@ -20,7 +20,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls `GET url` until it answers 200, the child exits, or the time is up. */
+/** Polls `GET url` until it answers 200 (or 401: a registry with auth on), the child exits, or the time is up. */
 export async function waitReady(url: string, child: ChildProcess, describe: () => string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -28,7 +28,7 @@ export async function waitReady(url: string, child: ChildProcess, describe: () =
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
-      if (res.status === 200) return;
+      if (res.status === 200 || res.status === 401) return;
     } catch {
       // Not listening yet.
     }

@@ -1,7 +1,8 @@
-/** The report: a plain-text table on stdout, and the JSON file with every sample. */
+/** The report: a plain-text table on stdout (also pasted into BENCHMARKS.md), and the JSON file with every sample. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MetricSummary } from './results.js';
+import { LABELS, type TargetName } from './targets.js';
 
 function formatValue(value: number | undefined, missing: string | undefined): string {
   if (value === undefined || Number.isNaN(value)) return missing ? 'n/a' : '-';
@@ -12,26 +13,36 @@ function formatValue(value: number | undefined, missing: string | undefined): st
   return value.toFixed(3);
 }
 
-function formatRatio(summary: MetricSummary): string {
-  if (summary.ratio === undefined) return '';
-  return `${summary.ratio.toFixed(2)}x (${summary.better} is better)`;
+function formatRatio(ratio: number | undefined): string {
+  return ratio === undefined ? '' : `${ratio.toFixed(2)}x`;
 }
 
 function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
-/** One block per section; columns: metric, unit, Berth, Distribution, Berth/Distribution. */
-export function renderTable(summaries: MetricSummary[], withDistribution: boolean): string {
-  const header = ['', 'unit', 'Berth', ...(withDistribution ? ['Distribution', 'Berth/Distribution'] : [])];
+const TARGET_ORDER: TargetName[] = ['berth', 'berth2', 'distribution', 'ceiling'];
+
+/**
+ * One block per section; columns: metric, unit, which way is better, a value per target that ran,
+ * then the ratios: Berth / Distribution, Berth with 2 workers / Distribution, Berth / ceiling.
+ */
+export function renderTable(summaries: MetricSummary[], present: TargetName[]): string {
+  const shown = TARGET_ORDER.filter((t) => present.includes(t));
+  const ratios: { title: string; pick(s: MetricSummary): number | undefined }[] = [];
+  if (present.includes('distribution')) ratios.push({ title: 'Berth/Distr.', pick: (s) => s.ratio });
+  if (present.includes('distribution') && present.includes('berth2')) ratios.push({ title: '2 workers/Distr.', pick: (s) => s.workersRatio });
+  if (present.includes('ceiling')) ratios.push({ title: 'Berth/ceiling', pick: (s) => s.ceilingRatio });
+  const header = ['', 'unit', 'better', ...shown.map((t) => LABELS[t]), ...ratios.map((r) => r.title)];
   const rows = summaries.map((s) => [
     `  ${s.name}`,
     s.unit,
-    formatValue(s.berth, s.missing?.berth),
-    ...(withDistribution ? [formatValue(s.distribution, s.missing?.distribution), formatRatio(s)] : []),
+    s.better,
+    ...shown.map((t) => formatValue(s.values[t], s.missing?.[t])),
+    ...ratios.map((r) => formatRatio(r.pick(s))),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length), ...(i === 0 ? summaries.map((s) => s.section.length) : [0])));
-  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!, i >= 2 && i <= 3)).join('  ').trimEnd();
+  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!, i >= 3)).join('  ').trimEnd();
   const out: string[] = [line(header)];
   let section = '';
   summaries.forEach((summary, index) => {
@@ -42,7 +53,7 @@ export function renderTable(summaries: MetricSummary[], withDistribution: boolea
     out.push(line(rows[index]!));
   });
   const footnotes = summaries
-    .flatMap((s) => Object.entries(s.missing ?? {}).map(([target, why]) => `n/a: ${target}, ${s.name}: ${why}`))
+    .flatMap((s) => Object.entries(s.missing ?? {}).map(([target, why]) => `n/a: ${LABELS[target as TargetName]}, ${s.name}: ${why}`))
     .filter((note, i, all) => all.indexOf(note) === i);
   if (footnotes.length > 0) out.push('', ...footnotes);
   return out.join('\n');

@@ -1,7 +1,8 @@
 /**
  * Measurements as they are taken: one sample per round and target, summarised by the median
  * (or the mean, where samples differ in size on purpose, like images of different sizes).
- * Ratios are always Berth / Distribution; `better` says which way is good for Berth.
+ * Ratios: Berth / Distribution, Berth with 2 workers / Distribution, and Berth / the bare-Node
+ * ceiling; `better` says which way is good for Berth.
  */
 import type { TargetName } from './targets.js';
 
@@ -21,10 +22,17 @@ export interface Metric {
 }
 
 export interface MetricSummary extends Metric {
-  berth?: number;
-  distribution?: number;
+  values: Partial<Record<TargetName, number>>;
   /** Berth / Distribution of the summarised values. */
   ratio?: number;
+  /** Berth with 2 workers / Distribution. */
+  workersRatio?: number;
+  /** Berth / the bare-Node ceiling. */
+  ceilingRatio?: number;
+}
+
+function ratioOf(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b !== undefined && b !== 0 ? a / b : undefined;
 }
 
 export function mean(values: number[]): number {
@@ -72,10 +80,15 @@ export class Results {
     const grouped = sections.flatMap((section) => this.metrics.filter((m) => m.section === section));
     return grouped.map((metric) => {
       const summarise = metric.aggregate === 'mean' ? mean : median;
-      const berth = metric.samples.berth?.length ? summarise(metric.samples.berth) : undefined;
-      const distribution = metric.samples.distribution?.length ? summarise(metric.samples.distribution) : undefined;
-      const ratio = berth !== undefined && distribution !== undefined && distribution !== 0 ? berth / distribution : undefined;
-      return { ...metric, berth, distribution, ratio };
+      const values: Partial<Record<TargetName, number>> = {};
+      for (const [target, samples] of Object.entries(metric.samples) as [TargetName, number[]][]) if (samples.length > 0) values[target] = summarise(samples);
+      return {
+        ...metric,
+        values,
+        ratio: ratioOf(values.berth, values.distribution),
+        workersRatio: ratioOf(values.berth2, values.distribution),
+        ceilingRatio: ratioOf(values.berth, values.ceiling),
+      };
     });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -17,21 +17,28 @@ import { Results } from './results.js';
 import { runLargeBlobs } from './scenarios/blobs.js';
 import type { BenchContext } from './scenarios/context.js';
 import { runImages } from './scenarios/image.js';
+import { runAuth } from './scenarios/auth.js';
 import { runMemory } from './scenarios/memory.js';
+import { runConcurrentPulls, runPulls } from './scenarios/pull.js';
 import { runSkopeo } from './scenarios/skopeo.js';
 import { runSmallRequests } from './scenarios/small.js';
-import { BERTH_CLI, PROJECT_ROOT, startBerth, startDistribution, stopAll, type Target } from './targets.js';
+import { BERTH_CLI, PROJECT_ROOT, startBerth, startCeiling, startDistribution, stopAll, type Target } from './targets.js';
 
 /** Memory first, while the processes are fresh; then throughput, small requests, clients. */
 const PLAN: { name: ScenarioName; title: string; run(ctx: BenchContext): Promise<void> }[] = [
   { name: 'memory', title: 'resident memory during a big blob push and pull', run: runMemory },
   { name: 'blobs', title: 'large blob push and pull throughput', run: runLargeBlobs },
+  { name: 'pull', title: 'single-stream blob pulls', run: runPulls },
+  { name: 'concurrent', title: 'concurrent pulls of one blob', run: runConcurrentPulls },
   { name: 'small', title: 'small requests under concurrency', run: runSmallRequests },
+  { name: 'auth', title: 'the cost of token auth', run: runAuth },
   { name: 'image', title: 'typical image push and pull', run: runImages },
   { name: 'skopeo', title: 'skopeo copy', run: runSkopeo },
 ];
 
 const started = Date.now();
+/** The machine's 1-minute load average when the run began (others share the CPUs). */
+const loadAtStart = loadavg()[0]!;
 function progress(message: string): void {
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`);
 }
@@ -57,7 +64,9 @@ function machineInfo(): Record<string, unknown> {
 }
 
 async function startTargets(root: string, options: BenchOptions, notes: string[]): Promise<Target[]> {
-  const targets = [await startBerth(root)];
+  const cli = options.berthCli ? resolve(options.berthCli) : undefined;
+  const berth = await startBerth(root, { cli });
+  const targets = [berth];
   if (options.berthOnly) {
     notes.push('Distribution not started (--berth-only): Berth numbers only.');
   } else if (!commandExists('docker-registry')) {
@@ -67,6 +76,13 @@ async function startTargets(root: string, options: BenchOptions, notes: string[]
   } else {
     targets.push(await startDistribution(root));
   }
+  // A second Berth deployment on the same storage with 2 workers, and the bare-Node ceiling.
+  try {
+    targets.push(await startBerth(root, { cli, name: 'berth2', role: 'workers', workers: 2, dataDir: join(berth.dir, 'data') }));
+  } catch (err) {
+    notes.push(`Berth with 2 workers did not start (a build without workers?): ${(err as Error).message.split('\n')[0]}`);
+  }
+  targets.push(await startCeiling(root, join(berth.dir, 'data')));
   for (const t of targets) progress(`${t.label} (${t.version}) at ${t.url}, pid ${t.pid}, ${t.idleMiB.toFixed(1)} MiB resident`);
   return targets;
 }
@@ -78,7 +94,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const options = parsed;
-  if (!existsSync(BERTH_CLI)) throw new Error(`${BERTH_CLI} not found: build first (npm run bench does)`);
+  const cli = options.berthCli ? resolve(options.berthCli) : BERTH_CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} not found: build first (npm run bench does)`);
   installCleanup();
   const root = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   trackPath(root);
@@ -132,11 +149,13 @@ async function main(): Promise<number> {
 
   const withDistribution = targets.some((t) => t.name === 'distribution');
   const summaries = results.summaries();
-  const rounds = `medians unless a row says otherwise: ${options.rounds} round(s) per blob and small-request measurement, ${options.images} image(s), ${options.skopeoRounds} skopeo copy round(s)`;
+  const rounds = `medians unless a row says otherwise: ${options.rounds} round(s) per blob and small-request measurement, ${options.pullRounds} per single-stream pull, ${options.images} image(s), ${options.skopeoRounds} skopeo copy round(s)`;
   const title = withDistribution
-    ? `Berth vs CNCF Distribution on this machine (${rounds}). Ratio = Berth / Distribution; each row says which direction is better for Berth.`
+    ? `Berth vs CNCF Distribution on this machine (${rounds}). Ratios: Berth / Distribution, Berth with 2 workers / Distribution, Berth / the bare-Node ceiling; "better" says which direction is better for Berth.`
     : `Berth alone (${rounds}).`;
-  process.stdout.write(`\n${title}\n${targets.map((t) => `  ${t.label}: ${t.version}`).join('\n')}\n\n${renderTable(summaries, withDistribution)}\n`);
+  const present = targets.map((t) => t.name);
+  const load = `load average (1 min): ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end, on ${cpus().length} CPUs`;
+  process.stdout.write(`\n${title}\n${load}\n${targets.map((t) => `  ${t.label}: ${t.version}`).join('\n')}\n\n${renderTable(summaries, present)}\n`);
   for (const t of targets) {
     const log = logs[t.name];
     if (log) process.stdout.write(`\n${t.label} log: ${log.warnings} warning(s), ${log.errors} error(s); resident at the end: ${finalMiB[t.name]?.toFixed(1)} MiB`);
@@ -149,7 +168,7 @@ async function main(): Promise<number> {
     generatedAt: new Date().toISOString(),
     durationSeconds: (Date.now() - started) / 1000,
     options: { ...options, scenarios: [...options.scenarios] },
-    machine: machineInfo(),
+    machine: { ...machineInfo(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0] },
     targets: targets.map((t) => ({ name: t.name, version: t.version, idleMiB: t.idleMiB, finalMiB: finalMiB[t.name] })),
     metrics: summaries,
     logs,

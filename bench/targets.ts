@@ -1,7 +1,9 @@
 /**
- * The registries under test, each started fresh by the bench on 127.0.0.1 with its own temp data
- * dir: Berth as a separate `node dist/src/cli.js serve` process, and CNCF Distribution from apt's
- * `docker-registry`. Both log at warn; their output goes to a log file that the report summarises.
+ * The servers under test, each started fresh by the bench on 127.0.0.1: Berth as a separate
+ * `node dist/src/cli.js serve` process with its own temp data dir, CNCF Distribution from apt's
+ * `docker-registry` with its own, and two that read Berth's data dir: Berth with 2 workers (a
+ * second deployment on the same storage, as replicas share it) and the bare-Node "ceiling"
+ * (bench/ceiling.ts). All log at warn; their output goes to a log file the report summarises.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
@@ -10,13 +12,26 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, readMemory, stopChild, trackChild, untrackPath, waitReady } from './proc.js';
 
-export type TargetName = 'berth' | 'distribution';
+export type TargetName = 'berth' | 'berth2' | 'distribution' | 'ceiling' | 'berthAuth';
 
-export const LABELS: Record<TargetName, string> = { berth: 'Berth', distribution: 'Distribution' };
+export const LABELS: Record<TargetName, string> = {
+  berth: 'Berth',
+  berth2: 'Berth 2 workers',
+  distribution: 'Distribution',
+  ceiling: 'Node ceiling',
+  berthAuth: 'Berth, token auth',
+};
+
+/**
+ * What a target takes part in: `registry` everything (pushes too); `workers` the small-request
+ * and concurrent-pull scenarios; `ceiling` the reads (small requests and pulls) of what Berth stored.
+ */
+export type TargetRole = 'registry' | 'workers' | 'ceiling';
 
 export interface Target {
   name: TargetName;
   label: string;
+  role: TargetRole;
   version: string;
   /** `http://127.0.0.1:PORT` */
   url: string;
@@ -45,6 +60,7 @@ function tail(file: string, lines = 20): string {
 
 interface Launch {
   name: TargetName;
+  role: TargetRole;
   version: string;
   dir: string;
   port: number;
@@ -52,7 +68,7 @@ interface Launch {
   args: string[];
 }
 
-async function launch({ name, version, dir, port, command, args }: Launch): Promise<Target> {
+async function launch({ name, role, version, dir, port, command, args }: Launch): Promise<Target> {
   const logFile = join(dir, `${name}.log`);
   const log = createWriteStream(logFile);
   const child: ChildProcess = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -87,6 +103,7 @@ async function launch({ name, version, dir, port, command, args }: Launch): Prom
   return {
     name,
     label: LABELS[name],
+    role,
     version,
     url,
     port: Number(new URL(url).port),
@@ -110,21 +127,58 @@ function berthVersion(): string {
   }
 }
 
-export async function startBerth(root: string): Promise<Target> {
-  const dir = join(root, 'berth');
-  await mkdir(join(dir, 'data'), { recursive: true });
+export interface BerthOptions {
+  /** The CLI to run (default: this checkout's build); another build to compare against. */
+  cli?: string;
+  name?: TargetName;
+  role?: TargetRole;
+  workers?: number;
+  /** Serve this data dir (another Berth's: a second deployment on the same storage). */
+  dataDir?: string;
+  /** Extra config lines (auth). */
+  extraConfig?: string[];
+  /** Folder name under the bench root (default: the target name). */
+  folder?: string;
+}
+
+export async function startBerth(root: string, options: BerthOptions = {}): Promise<Target> {
+  const name = options.name ?? 'berth';
+  const dir = join(root, options.folder ?? name);
+  const data = options.dataDir ?? join(dir, 'data');
+  await mkdir(dir, { recursive: true });
+  await mkdir(data, { recursive: true });
   const config = join(dir, 'config.yaml');
-  await writeFile(config, ['storage:', '  driver: filesystem', `  filesystem: { root: ${JSON.stringify(join(dir, 'data'))} }`, 'log: { level: warn }', ''].join('\n'));
-  // At `warn` Berth does not print its (info-level) `listening` line, so the port is chosen
-  // here; `launch` still prefers the address from a `listening` line if one appears.
+  await writeFile(
+    config,
+    ['storage:', '  driver: filesystem', `  filesystem: { root: ${JSON.stringify(data)} }`, 'log: { level: warn }', ...(options.extraConfig ?? []), ''].join('\n'),
+  );
+  // The port is chosen here; `launch` still prefers the address from a `listening` line.
   const port = await freePort();
+  const workers = options.workers ?? 1;
   return launch({
-    name: 'berth',
-    version: `berth ${berthVersion()} on node ${process.version}`,
+    name,
+    role: options.role ?? 'registry',
+    version: `berth ${options.cli ? options.cli : berthVersion()} on node ${process.version}${workers > 1 ? `, ${workers} workers` : ''}`,
     dir,
     port,
     command: process.execPath,
-    args: [BERTH_CLI, 'serve', '--config', config, '--listen', `127.0.0.1:${port}`],
+    args: [options.cli ?? BERTH_CLI, 'serve', '--config', config, '--listen', `127.0.0.1:${port}`, ...(workers > 1 ? ['--workers', String(workers)] : [])],
+  });
+}
+
+/** The bare-Node ceiling (bench/ceiling.ts) over Berth's data dir. */
+export async function startCeiling(root: string, berthData: string): Promise<Target> {
+  const dir = join(root, 'ceiling');
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  return launch({
+    name: 'ceiling',
+    role: 'ceiling',
+    version: `bare node:http on node ${process.version}`,
+    dir,
+    port,
+    command: process.execPath,
+    args: [join(PROJECT_ROOT, 'dist/bench/ceiling.js'), '--root', berthData, '--listen', `127.0.0.1:${port}`],
   });
 }
 
@@ -157,6 +211,7 @@ export async function startDistribution(root: string): Promise<Target> {
   );
   return launch({
     name: 'distribution',
+    role: 'registry',
     version: distributionVersion() ?? 'unknown',
     dir,
     port,

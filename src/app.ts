@@ -3,7 +3,8 @@
  * metrics (src/metrics: counts every answer, errors included) -> errors (so every failure becomes
  * the OCI error JSON: src/http/errors.ts) -> trusted proxies (client address and origin:
  * src/http/proxies.ts) -> request id + log -> read-only gate (src/http/read-only.ts) -> API
- * version header (src/api) -> auth (who may do what: src/auth) -> routes: /healthz and /readyz
+ * version header (src/api) -> auth (who may do what: src/auth) -> pull-through caches (fill
+ * storage from upstream registries before the routes serve it: src/proxy) -> routes: /healthz and /readyz
  * (src/health), /metrics, /v2 (src/api), /api/repositories and /api/usage (src/repositories),
  * /token (src/auth), /webhooks and /api/builds (src/builds), /api/events and tag histories
  * (src/events, which the registry tells of every push and delete).
@@ -15,16 +16,19 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
-import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, TrustedProxies, type AppState } from './http/index.js';
+import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, RequestState, TrustedProxies, type AppState } from './http/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
-import { type AuthModule, createAuth } from './auth/index.js';
-import { type BuildsModule, createBuilds } from './builds/index.js';
+import type { AuthModule } from './auth/index.js';
+import { openAccess } from './auth/open.js';
+import type { BuildsModule } from './builds/index.js';
+import { loadBuilds } from './builds/load.js';
 import type { Config } from './config.js';
 import { createEvents, type EventsModule } from './events/index.js';
 import { Health } from './health/index.js';
 import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
+import { createProxies, type ProxyModule } from './proxy/index.js';
 import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
 
@@ -36,6 +40,8 @@ export interface App {
   events: EventsModule;
   metrics: Metrics;
   health: Health;
+  /** Undefined without `proxies`. */
+  proxies?: ProxyModule;
   log: Logger;
 }
 
@@ -52,6 +58,29 @@ export function trustedProxyList(config: Config): string[] {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Logs one line per request once its connection is done with it (the root logger: no child). */
+function logRequest(ctx: Koa.ParameterizedContext<AppState>, log: Logger, requestId: string): void {
+  const started = process.hrtime.bigint();
+  const remote = ctx.ip; // read now: it is gone once the socket closes
+  ctx.res.once('close', () => {
+    log.info(
+      {
+        requestId,
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
+        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+        bytesIn: Number(ctx.get('Content-Length')) || undefined,
+        bytesOut: ctx.response.length,
+        remote,
+        user: ctx.state.permissions?.subject,
+        completed: ctx.res.writableFinished,
+      },
+      'request',
+    );
+  });
+}
+
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const metrics = new Metrics();
@@ -62,10 +91,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     changes: recorder.observer,
     bytesReceived: (n) => metrics.blobBytes.inc({ direction: 'in' }, n),
   });
-  const auth = await createAuth(config.auth, { driver, log, listen: config.listen, onLogin: (result) => metrics.authLogins.inc({ result }) });
+  // Auth and builds load only when configured (memory: see src/auth/open.ts, src/builds/load.ts).
+  const auth =
+    config.auth.mode === 'none'
+      ? openAccess(config.auth, config.listen)
+      : await (await import('./auth/index.js')).createAuth(config.auth, { driver, log, listen: config.listen, onLogin: (result) => metrics.authLogins.inc({ result }) });
   // A build's own thread opens the storage itself: only storage a second driver can share.
   const threadStorage = options.driver || config.storage.driver === 'memory' ? undefined : config.storage;
-  const builds = createBuilds(config, {
+  const builds = await loadBuilds(config, {
     registry,
     driver,
     auth,
@@ -75,6 +108,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     observer: recorder.observer,
     onFinished: (result) => metrics.builds.inc({ result }),
   });
+  const proxies = createProxies(config, { registry, log, observer: metrics.proxyObserver });
   metrics.watchBuildQueue(() => builds.queuedCount());
   metrics.watchEventDeliveries(() => events.stats());
   const health = new Health(driver);
@@ -91,34 +125,19 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   koa.use(proxyMiddleware(new TrustedProxies(trustedProxyList(config))));
   koa.use(async (ctx, next) => {
     const given = ctx.get('X-Request-Id');
-    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
-    const started = process.hrtime.bigint();
-    const remote = ctx.ip; // read now: it is gone once the socket closes
-    ctx.state.requestId = requestId;
-    ctx.state.log = log.child({ requestId });
-    ctx.state.bodyTimeoutMs = config.timeouts.body * 1000;
+    const requestId = given !== '' && REQUEST_ID.test(given) ? given : randomUUID();
+    const state = new RequestState(log, requestId);
+    state.bodyTimeoutMs = config.timeouts.body * 1000;
+    state.origin = ctx.state.origin; // set by the trusted-proxies middleware before this one
+    ctx.state = state;
     ctx.set('X-Request-Id', requestId);
-    ctx.res.once('close', () => {
-      ctx.state.log.info(
-        {
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
-          ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-          bytesIn: Number(ctx.get('Content-Length')) || undefined,
-          bytesOut: ctx.response.length,
-          remote,
-          user: ctx.state.permissions?.subject,
-          completed: ctx.res.writableFinished,
-        },
-        'request',
-      );
-    });
+    if (log.isLevelEnabled('info')) logRequest(ctx, log, requestId);
     await next();
   });
   if (config.readOnly) koa.use(readOnlyMiddleware);
   koa.use(apiVersionHeader);
   koa.use(auth.middleware);
+  if (proxies) koa.use(proxies.middleware);
 
   // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).
   koa.use(async (ctx, next) => {
@@ -130,7 +149,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     createApiRouter({ registry, config, onPull: recorder.onPull }),
     createRepositoriesRouter(registry),
     auth.router,
-    builds.router,
     events.router,
   ];
   if (config.metrics.enabled && config.metrics.listen === '') routers.push(metrics.router());
@@ -138,5 +156,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));
   }
-  return { koa, registry, auth, builds, events, metrics, health, log };
+  koa.use(builds.middleware);
+  return { koa, registry, auth, builds, events, metrics, health, proxies, log };
 }

@@ -4,7 +4,7 @@
  * with the password from `--password-stdin` or $BERTHCTL_PASSWORD, or a token from
  * $BERTHCTL_TOKEN (names outside BERTH_*, which is the config's). Failures are one line.
  */
-import { commandConfig, UsageError } from './cli-util.js';
+import { commandConfig, readSecretFromStdin, UsageError } from './cli-util.js';
 
 export interface ConnectOptions {
   url?: string;
@@ -34,12 +34,6 @@ export const CONNECT_USAGE = `  --url URL          Berth's URL (default: http://
   --password-stdin   read the password from standard input
   $BERTHCTL_TOKEN    a robot token's secret, or an access token, instead of --user`;
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
-
 export async function connect(values: ConnectOptions): Promise<Connection> {
   let url = values.url;
   let origin = '--url';
@@ -51,7 +45,7 @@ export async function connect(values: ConnectOptions): Promise<Connection> {
   const headers: Record<string, string> = {};
   const token = process.env.BERTHCTL_TOKEN;
   if (values.user) {
-    const password = values['password-stdin'] ? await readStdin() : process.env.BERTHCTL_PASSWORD;
+    const password = values['password-stdin'] ? await readSecretFromStdin() : process.env.BERTHCTL_PASSWORD;
     if (!password) throw new UsageError('--user needs a password: --password-stdin or $BERTHCTL_PASSWORD');
     headers.Authorization = `Basic ${Buffer.from(`${values.user}:${password}`).toString('base64')}`;
   } else if (token) {

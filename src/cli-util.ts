@@ -1,6 +1,7 @@
 /**
- * What every `berth` subcommand shares: usage errors, loading the config from `--config`, and
- * one-line explanations of the failures a user can fix (a busy port, unreachable storage).
+ * What every `berth` subcommand shares: usage errors, loading the config from `--config`, a
+ * password from standard input, and one-line explanations of the failures a user can fix (a busy
+ * port, unreachable storage).
  */
 import { StorageUnavailableError } from '../storage-drivers/driver.js';
 import { type Config, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
@@ -9,6 +10,12 @@ import { describeStorage } from './storage.js';
 /** A mistake in the command line: printed without a stack, exit status 2. */
 export class UsageError extends Error {}
 
+/** A secret from standard input (`--password-stdin`), one trailing newline dropped. */
+export async function readSecretFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
 
 /** One sentence naming the cause and the fix, for failures a user can fix; undefined for others. */
 export function explainFailure(err: unknown, config: Config): string | undefined {
@@ -28,7 +35,7 @@ export function explainFailure(err: unknown, config: Config): string | undefined
   return undefined;
 }
 
-/** The config a command runs with: `--config FILE`, else the package's config/registry.yaml. */
-export function commandConfig(file: string | undefined, listen?: string): Config {
-  return loadConfig({ file: file ?? DEFAULT_CONFIG_FILE, listen });
+/** The config a command runs with: `--config FILE`, else the package's config/registry.yaml; `flags` win. */
+export function commandConfig(file: string | undefined, flags: { listen?: string; workers?: number | 'auto' } = {}): Config {
+  return loadConfig({ file: file ?? DEFAULT_CONFIG_FILE, ...flags });
 }

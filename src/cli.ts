@@ -1,21 +1,26 @@
 #!/usr/bin/env node
 /**
- * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag. Every command
- * takes `--config FILE`; without it the package's config/registry.yaml is used. A mistake on the
- * command line prints one line (and where to find more) and exits 2; a failure exits 1.
+ * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag, healthcheck,
+ * mirror. Every command takes `--config FILE`; without it the package's config/registry.yaml is
+ * used. A mistake on the command line prints one line (and where to find more) and exits 2; a
+ * failure exits 1.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { commandConfig, explainFailure, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
 import { RegistryError } from './registry/errors.js';
-import { type RunningServer, startServer } from './server.js';
+import type { RunningServer } from './server.js';
+import { runPrimary, runWorker, stopOnSignals, workerCount } from './workers.js';
 
 const USAGE = `usage: berth <command> [options]
 
 commands:
-  serve [--config FILE] [--listen HOST:PORT]   serve the registry
+  serve [--config FILE] [--listen HOST:PORT] [--workers N|auto]
+                                               serve the registry (N processes: auto
+                                               is one per CPU)
   gc [--dry-run] [--grace 1h] [--upload-ttl 24h]
                                                delete blobs no manifest references, and
                                                abandoned uploads
@@ -26,11 +31,14 @@ commands:
   events [--repository P] [--action A] [--since 24h], events test|status
                                                the audit trail, and the notification endpoints
   tag history NAME:TAG                         every digest a tag pointed to, when and by whom
+  mirror SRC DEST [--all-platforms] [--referrers]
+                                               copy an image or index from any registry here
   healthcheck [--ready]                        exit 0 when the server answers /healthz (/readyz)
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
   --listen ADDR   listen address, overriding the config (port 0 picks a free port)
+  --workers N     server processes (or auto), overriding the config's workers
   --help          this text (\`berth COMMAND --help\` for a command's own options)
   --version       Berth's version
 `;
@@ -40,18 +48,29 @@ function version(): string {
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
+function parseWorkers(value: string | undefined): number | 'auto' | undefined {
+  if (value === undefined || value === 'auto') return value;
+  if (!/^[1-9]\d{0,2}$/.test(value)) throw new UsageError(`--workers: a number from 1 or auto (got ${JSON.stringify(value)})`);
+  return Number(value);
+}
+
 async function serve(args: string[]): Promise<void> {
+  // A worker forked by the primary gets its config from the primary (src/workers.ts).
+  if (cluster.isWorker) return runWorker();
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean' } },
+    options: { config: { type: 'string' }, listen: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return;
   }
-  const config = commandConfig(values.config, values.listen);
+  const config = commandConfig(values.config, { listen: values.listen, workers: parseWorkers(values.workers) });
   const log = createLogger(config.log.level);
+  const workers = workerCount(config.workers);
+  if (workers > 1) return runPrimary(config, log, workers);
+  const { startServer } = await import('./server.js');
   let running: RunningServer;
   try {
     running = await startServer(config, log);
@@ -61,17 +80,7 @@ async function serve(args: string[]): Promise<void> {
     process.stderr.write(`berth: ${explained}\n`);
     process.exit(1);
   }
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'shutting down');
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  // SIGHUP re-reads the TLS certificate files (renewed in place); without TLS it does nothing.
-  process.on('SIGHUP', () => void running.reload());
+  stopOnSignals(running, log);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -93,6 +102,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./events/cli.js')).runTagCommand(rest);
     case 'healthcheck':
       return (await import('./health/cli.js')).runHealthcheckCommand(rest);
+    case 'mirror':
+      return (await import('./proxy/mirror-cli.js')).runMirrorCommand(rest);
     case 'repos':
     case 'tags':
     case 'rm':
@@ -124,7 +135,7 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck', 'mirror'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }

@@ -8,7 +8,8 @@ export type Field =
   /** `optional`: the empty string (and an empty default) means "not set" and stays empty. */
   | { kind: 'path'; default: string; optional?: boolean }
   | { kind: 'enum'; default: string; values: readonly string[] }
-  | { kind: 'integer'; default: number; min?: number; max?: number }
+  /** `words`: strings accepted in the number's place (`workers: auto`). */
+  | { kind: 'integer'; default: number | string; min?: number; max?: number; words?: readonly string[] }
   | { kind: 'boolean'; default: boolean }
   | { kind: 'object'; fields: Record<string, Field> }
   /** Lists and maps: file-only, checked by their own function (which names what is wrong). */
@@ -76,7 +77,11 @@ function checkScalar(field: Exclude<Field, { kind: 'object' | 'custom' }>, value
       }
       return value;
     case 'integer': {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ConfigError(`${key}: must be a whole number (got ${describe(value)})`);
+      if (typeof value === 'string' && field.words?.includes(value)) return value;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+        const or = field.words ? ` or ${field.words.join(' or ')}` : '';
+        throw new ConfigError(`${key}: must be a whole number${or} (got ${describe(value)})`);
+      }
       if (field.min !== undefined && value < field.min) throw new ConfigError(`${key}: must be at least ${field.min} (got ${value})`);
       if (field.max !== undefined && value > field.max) throw new ConfigError(`${key}: must be at most ${field.max} (got ${value})`);
       return value;
@@ -91,7 +96,11 @@ function checkScalar(field: Exclude<Field, { kind: 'object' | 'custom' }>, value
 function parseEnv(field: Field, raw: string, variable: string): unknown {
   switch (field.kind) {
     case 'integer': {
-      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${variable}: must be a whole number (got ${describe(raw)})`);
+      if (field.words?.includes(raw.trim())) return raw.trim();
+      if (!/^-?\d+$/.test(raw.trim())) {
+        const or = field.words ? ` or ${field.words.join(' or ')}` : '';
+        throw new ConfigError(`${variable}: must be a whole number${or} (got ${describe(raw)})`);
+      }
       return Number(raw.trim());
     }
     case 'boolean': {

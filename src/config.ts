@@ -5,14 +5,15 @@
  * working directory.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
 import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
 import { NOTIFICATIONS_SCHEMA, type NotificationsConfig, timings } from './events/config.js';
 import { checkProxies } from './http/proxies.js';
+import { MIRRORS_SCHEMA, type MirrorsConfig, PROXIES_SCHEMA, type ProxyConfig } from './proxy/config.js';
 import { checkTlsConfig, TLS_SCHEMA, type TlsConfig } from './tls/config.js';
 
 export { ConfigError } from './config-schema.js';
@@ -65,7 +66,12 @@ export interface Config {
     /** "" = /metrics on the main listener; or HOST:PORT of a listener of its own. */
     listen: string;
   };
+  /** Pull-through caches of other registries (src/proxy). */
+  proxies: ProxyConfig[];
+  mirrors: MirrorsConfig;
   log: { level: LogLevel };
+  /** Server processes sharing the listen address; `auto`: one per CPU. */
+  workers: number | 'auto';
 }
 
 /** Defaults of `berth gc` (its flags win) and of the scheduled gc. */
@@ -191,10 +197,13 @@ export const CONFIG_SCHEMA: Field = {
       },
     },
     notifications: NOTIFICATIONS_SCHEMA,
+    proxies: PROXIES_SCHEMA,
+    mirrors: MIRRORS_SCHEMA,
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
     },
+    workers: { kind: 'integer', default: 1, min: 1, max: 256, words: ['auto'] },
   },
 };
 
@@ -208,12 +217,21 @@ function packageRoot(): string {
 /** The embedded default config, shipped in the package. */
 export const DEFAULT_CONFIG_FILE = resolve(packageRoot(), 'config/registry.yaml');
 
+/**
+ * The YAML parser, loaded on first use: some 4 MiB resident that a cluster worker, which gets
+ * its config from the primary, never needs.
+ */
+function parseYaml(text: string): unknown {
+  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+}
+
 export interface LoadOptions {
   /** Config file; undefined: defaults only. */
   file?: string;
   env?: NodeJS.ProcessEnv;
   /** Command-line flags, winning over file and environment. */
   listen?: string;
+  workers?: number | 'auto';
   /** Working directory for relative paths from the environment and flags. */
   cwd?: string;
 }
@@ -240,6 +258,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     value.listen = options.listen;
     fromEnv.add('listen');
   }
+  if (options.workers !== undefined) value.workers = options.workers;
   const fileDir = options.file ? dirname(resolve(cwd, options.file)) : cwd;
   const resolvePath = (path: string, key: string | undefined): string => {
     if (isAbsolute(path)) return path;

@@ -1,6 +1,6 @@
 /**
  * Warnings at start about a deployment that works but is unsafe or about to surprise someone.
- * (The open-registry warnings of `auth.mode: none` are in server.ts.)
+ * (The open-registry warnings of `auth.mode: none` are in listening.ts.)
  */
 import type { Config } from './config.js';
 import { isLoopbackHost, parseListen } from './config.js';

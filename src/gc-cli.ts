@@ -4,12 +4,13 @@
  * Defaults come from the config's `gc:` section; flags win.
  */
 import { parseArgs } from 'node:util';
-import type { StorageDriver } from '../storage-drivers/driver.js';
 import { commandConfig, UsageError } from './cli-util.js';
-import type { Config } from './config.js';
 import { commandRecorder } from './events/index.js';
 import { createLogger } from './log.js';
+import { evictUnpulled } from './proxy/evict.js';
 import { collectGarbage, type GcItem, type GcReport } from './registry/gc.js';
+import type { ChangeObserver } from './registry/observer.js';
+import { Registry } from './registry/registry.js';
 import { createStorageDriver } from './storage.js';
 import { parseDuration } from './util/index.js';
 
@@ -17,8 +18,9 @@ export const GC_USAGE = `usage: berth gc [options]
 
 Deletes blob bytes no manifest references any more, layer links no manifest needs, and abandoned
 uploads; with --delete-untagged also the manifests no tag reaches (indexes keep their children,
-and the signatures and SBOMs of a kept image stay). Safe while Berth serves: anything younger than
-the grace period is kept.
+and the signatures and SBOMs of a kept image stay). First, cached manifests of pull-through caches
+not pulled for their proxies[].evictAfter are evicted. Safe while Berth serves: anything younger
+than the grace period is kept.
 
 options:
   --dry-run           report what would go, delete nothing
@@ -50,10 +52,11 @@ function describeItem(item: GcItem): string {
   }
 }
 
-function summary(report: GcReport, dryRun: boolean, grace: string): string {
+function summary(report: GcReport, evicted: number, dryRun: boolean, grace: string): string {
   const verb = dryRun ? 'would delete' : 'deleted';
   const held = report.heldBack;
   const lines = [
+    ...(evicted > 0 ? [`${dryRun ? 'would evict' : 'evicted'}: ${evicted} cached manifests not pulled for their proxy's evictAfter`] : []),
     `${report.repositories} repositories, ${report.manifests} manifests kept, ${report.blobsKept} blobs kept`,
     `${verb}: ${report.manifestsDeleted} untagged manifests, ${report.blobsDeleted} blobs (${report.bytesFreed} bytes), ${report.linksDeleted} unreferenced layer links, ${report.uploadsDeleted} abandoned uploads`,
   ];
@@ -67,8 +70,7 @@ function summary(report: GcReport, dryRun: boolean, grace: string): string {
  * Untagged manifests gc deleted, as delete events (actor `gc`). Recorded once gc is done: a gc
  * stopped midway leaves its deletions so far without events.
  */
-async function recordDeletions(config: Config, driver: StorageDriver, deleted: GcItem[]): Promise<void> {
-  const observer = commandRecorder(config.notifications, driver, createLogger('silent')).observer;
+async function recordDeletions(observer: ChangeObserver | undefined, deleted: GcItem[]): Promise<void> {
   for (const item of deleted) {
     await observer?.({ kind: 'manifest-deleted', repository: item.repository!, digest: item.digest!, tags: [] }, { actor: { name: 'gc' } });
   }
@@ -100,6 +102,16 @@ export async function runGcCommand(args: string[]): Promise<void> {
   const items: GcItem[] = [];
   const driver = await createStorageDriver(config.storage);
   const deleted: GcItem[] = [];
+  const observer = commandRecorder(config.notifications, driver, createLogger('silent')).observer;
+  const registry = new Registry(driver, config.limits, createLogger('silent'), { changes: observer });
+  const evictedItems: { repository: string; digest: string }[] = [];
+  const eviction = await evictUnpulled(registry, config.proxies, {
+    dryRun,
+    onItem: (item) => {
+      evictedItems.push(item);
+      if (values.verbose) process.stdout.write(`${dryRun ? 'would evict' : 'evicted'} manifest ${item.repository}@${item.digest}\n`);
+    },
+  });
   const report = await collectGarbage(driver, {
     dryRun,
     graceMs: duration(grace, '--grace'),
@@ -111,6 +123,8 @@ export async function runGcCommand(args: string[]): Promise<void> {
       else if (values.verbose) process.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${describeItem(item)}\n`);
     },
   });
-  await recordDeletions(config, driver, deleted);
-  process.stdout.write(values.json ? `${JSON.stringify({ dryRun, grace, ...report, items })}\n` : summary(report, dryRun, grace));
+  await recordDeletions(observer, deleted);
+  process.stdout.write(
+    values.json ? `${JSON.stringify({ dryRun, grace, ...report, evicted: evictedItems, items })}\n` : summary(report, eviction.manifests, dryRun, grace),
+  );
 }

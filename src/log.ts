@@ -1,4 +1,10 @@
-/** The process logger: JSON lines (pino), secrets redacted wherever they could appear. */
+/**
+ * The process logger: JSON lines (pino), secrets redacted wherever they could appear.
+ *
+ * Standard output is written at most 4 KiB (PIPE_BUF) and whole lines at a time, so the lines of
+ * several worker processes sharing one pipe or file never tear into each other (a single line
+ * longer than that, a rare stack trace, could).
+ */
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
@@ -15,6 +21,8 @@ const REDACT = [
   'headers.cookie',
 ];
 
+const PIPE_BUF = 4096;
+
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
   const options = {
     level,
@@ -22,5 +30,5 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination ? pino(options, destination as pino.DestinationStream) : pino(options);
+  return pino(options, (destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false, maxWrite: PIPE_BUF }));
 }

@@ -10,12 +10,26 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
-import { type Config, isLoopbackHost, parseListen } from './config.js';
-import { deploymentWarnings } from './deployment-warnings.js';
+import { type Config, parseListen } from './config.js';
 import { GcSchedule } from './gc-schedule.js';
+import { evictUnpulled } from './proxy/evict.js';
+import { announceListening, listeningUrl } from './listening.js';
 import { type MetricsListener, startMetricsListener } from './metrics/listener.js';
-import { describeStorage } from './storage.js';
 import { createListener } from './tls/index.js';
+
+/** How this process serves among several (src/workers.ts); the defaults are a lone server's. */
+export interface ServeOptions {
+  /**
+   * Log the `listening` line and the deployment warnings (src/listening.ts; a worker leaves them
+   * to the primary, which logs them once for all).
+   */
+  announce?: boolean;
+  /**
+   * Run once-per-replica background jobs (the build queue, scheduled gc, proxy syncs, the
+   * separate metrics listener): in one worker only.
+   */
+  background?: boolean;
+}
 
 export interface RunningServer {
   app: App;
@@ -30,7 +44,7 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startServer(config: Config, log: Logger, driver?: StorageDriver): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, driver?: StorageDriver, options: ServeOptions = {}): Promise<RunningServer> {
   const app = await createApp(config, { log, driver });
   const { timeouts } = config;
   // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers, on
@@ -59,25 +73,27 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
     });
   });
   const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${listener.protocol}://${shownHost}:${address.port}`;
-  // At info level whatever the configured level: scripts and tests read the bound address here.
-  log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: describeStorage(config.storage), auth: config.auth.mode }, 'listening');
+  const url = listeningUrl(config, address);
+  if (options.announce !== false) announceListening(config, log, address);
+  const background = options.background !== false;
   const metricsListener: MetricsListener | undefined =
-    config.metrics.enabled && config.metrics.listen !== '' ? await startMetricsListener(() => app.metrics.render(), config.metrics.listen, log) : undefined;
+    background && config.metrics.enabled && config.metrics.listen !== '' ? await startMetricsListener(() => app.metrics.render(), config.metrics.listen, log) : undefined;
   if (metricsListener) log.info({ url: metricsListener.url }, 'metrics listening');
   await listener.start();
-  await app.builds.start(url);
+  const replica = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const gc = new GcSchedule(config.gc, {
+    driver: app.registry.driver,
+    log: log.child({ component: 'gc' }),
+    metrics: app.metrics,
+    replica,
+    evict: () => evictUnpulled(app.registry, config.proxies, { dryRun: false }),
+  });
+  // Event deliveries take a lease per endpoint, so every worker may run them.
   app.events.start(url);
-  const gc = new GcSchedule(config.gc, { driver: app.registry.driver, log: log.child({ component: 'gc' }), metrics: app.metrics, replica: `${process.pid}-${randomBytes(4).toString('hex')}` });
-  if (!config.readOnly) gc.start();
-  for (const warning of deploymentWarnings(config)) log.warn(warning.fields ?? {}, warning.message);
-  if (config.auth.mode === 'none' && !isLoopbackHost(host)) {
-    if (config.auth.modeGiven) {
-      log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address (auth.mode: none): anyone who can reach it may push, pull and delete');
-    } else {
-      log.warn({ address: url }, 'serving pulls only: no authentication is configured and the address is not loopback, so pushes and deletes are refused; set auth.mode: token (see README, "Authentication"), or auth.mode: none to let anyone who can reach it write');
-    }
+  if (background) {
+    await app.builds.start(url);
+    if (!config.readOnly) gc.start();
+    app.proxies?.start(replica);
   }
 
   let closing: Promise<void> | undefined;
@@ -94,7 +110,7 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
       });
       server.closeIdleConnections();
     }).then(async () => {
-      await Promise.all([app.builds.stop(), app.events.stop(), listener.stop(), gc.stop(), metricsListener?.close()]);
+      await Promise.all([app.builds.stop(), app.events.stop(), listener.stop(), gc.stop(), metricsListener?.close(), app.proxies?.stop()]);
     });
     return closing;
   };

@@ -9,6 +9,7 @@ import {
   type FileWriter,
   InvalidOffsetError,
   InvalidPathError,
+  type RandomAccessFile,
   type StorageDriver,
   StorageError,
   StorageUnavailableError,
@@ -35,10 +36,13 @@ export class CheckedDriver implements StorageDriver {
     if (redirect) this.redirectURL = (path, method) => this.run(path, () => redirect(path, method));
     const exposed = inner.exposed?.bind(inner);
     if (exposed) this.exposed = (path) => this.run(path, () => exposed(path));
+    const openFile = inner.openFile?.bind(inner);
+    if (openFile) this.openFile = (path) => this.run(path, async () => this.wrapFile(await openFile(path)));
   }
 
   readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
   readonly exposed?: (path: string) => Promise<string | undefined>;
+  readonly openFile?: (path: string) => Promise<RandomAccessFile>;
 
   getContent(path: string): Promise<Buffer> {
     return this.run(path, () => this.inner.getContent(path));
@@ -102,6 +106,17 @@ export class CheckedDriver implements StorageDriver {
           });
     typed.driver = this.name;
     return typed;
+  }
+
+  private wrapFile(file: RandomAccessFile): RandomAccessFile {
+    return {
+      size: file.size,
+      read: (buffer, length, position) => {
+        if (!Number.isSafeInteger(position) || position < 0) return Promise.reject(this.stamp(new InvalidOffsetError('(open file)', position)));
+        return file.read(buffer, Math.min(length, buffer.length), position).catch((err: unknown) => Promise.reject(this.stamp(err)));
+      },
+      close: () => file.close().catch((err: unknown) => Promise.reject(this.stamp(err))),
+    };
   }
 
   private wrapWriter(writer: FileWriter): FileWriter {

@@ -38,6 +38,15 @@ export interface StorageDriver {
   reader(path: string, offset?: number): Promise<Readable>;
 
   /**
+   * Optional: random access to a committed file, for drivers that can read at any position
+   * cheaply (a local file). The caller reads into buffers it owns and reuses, which saves the
+   * fresh buffer (and its page faults) a stream allocates per chunk; it must `close()` the file
+   * however the transfer ends. PathNotFoundError if missing (or a directory). Drivers without it
+   * (S3) are read with `reader`, which stays the one method every driver has.
+   */
+  openFile?(path: string): Promise<RandomAccessFile>;
+
+  /**
    * Opens a writer. `append: false` starts empty (replacing whatever writer state was there);
    * `append: true` continues what earlier writers at this path wrote and then `close()`d, and
    * fails with PathNotFoundError when there is nothing to continue.
@@ -74,7 +83,20 @@ export interface StorageDriver {
 }
 
 /** The optional methods above: a wrapper around a driver (base.ts, metrics) must pass each on. */
-export const OPTIONAL_DRIVER_METHODS = ['redirectURL', 'exposed'] as const satisfies readonly (keyof StorageDriver)[];
+export const OPTIONAL_DRIVER_METHODS = ['redirectURL', 'exposed', 'openFile'] as const satisfies readonly (keyof StorageDriver)[];
+
+/** A committed file opened for reading at any position (see `StorageDriver.openFile`). */
+export interface RandomAccessFile {
+  /** Bytes in the file when it was opened. */
+  readonly size: number;
+  /**
+   * Reads up to `length` bytes at `position` into the start of `buffer`; resolves to the count
+   * read, 0 at or past the end.
+   */
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
+  /** Releases the file; later calls do nothing. */
+  close(): Promise<void>;
+}
 
 /**
  * A writer session. Bytes go in through the Writable side; after the stream has finished

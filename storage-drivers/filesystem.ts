@@ -14,8 +14,8 @@
  *   the host has a reason to read any of it (back it up as that user, or as root).
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { close as closeFd, closeSync, constants, fstat as fstatFd, open as openFd, openSync, read as readFd, readSync, type Stats, statSync } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { CheckedDriver } from './base.js';
@@ -24,6 +24,7 @@ import {
   type FileWriter,
   InvalidOffsetError,
   PathNotFoundError,
+  type RandomAccessFile,
   type StorageDriver,
 } from './driver.js';
 import { readableByOthers } from './file-access.js';
@@ -38,6 +39,34 @@ const DIR_MODE = 0o700;
 const READ_CHUNK = 4 * 1024 * 1024;
 /** Bytes a writer buffers before it makes its source wait. */
 const WRITE_BUFFER = 1024 * 1024;
+/**
+ * Small reads are synchronous: `getContent` opens the file and reads its first SMALL_READ bytes
+ * on the event loop (links, manifests and records fit), and `stat` stats there too. A link read
+ * through libuv's thread pool costs three pool round trips (open, read, close), each a futex
+ * wake-up and an event-loop wake-up, for a file of 71 bytes: measured here, the sync calls
+ * served manifest GETs about 1.5x and blob HEADs about 2x faster under load. The price is that
+ * a slow disk stalls the event loop for those few calls, as nginx's default blocking file I/O
+ * does; the hot files (tags and links) live in the page cache. A larger file is finished off the
+ * loop, and blob bytes are always read through the pool (`openFile`, `reader`).
+ */
+const SMALL_READ = 16 * 1024;
+/** Where the synchronous first read lands; copied out at once, so one buffer serves every call. */
+const SCRATCH = Buffer.allocUnsafeSlow(SMALL_READ);
+
+// The callback forms of read/fstat/close/open for work off the loop: each is one trip to the
+// thread pool, where fs/promises' FileHandle adds promise and handle bookkeeping on top.
+function openRead(path: string): Promise<number> {
+  return new Promise((resolve, reject) => openFd(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+function readAt(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => readFd(fd, buffer, offset, length, position, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+}
+function sizeOf(fd: number): Promise<Stats> {
+  return new Promise((resolve, reject) => fstatFd(fd, (err, stats) => (err ? reject(err) : resolve(stats))));
+}
+function closeQuietly(fd: number): Promise<void> {
+  return new Promise((resolve) => closeFd(fd, () => resolve()));
+}
 
 function errorCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -58,10 +87,56 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async getContent(path: string): Promise<Buffer> {
+    let fd: number;
     try {
-      return await readFile(this.full(path));
+      fd = openSync(this.full(path), 'r');
     } catch (err) {
-      if (isMissing(err) || errorCode(err) === 'EISDIR') throw new PathNotFoundError(path);
+      if (isMissing(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+    let first: number;
+    try {
+      first = readSync(fd, SCRATCH, 0, SMALL_READ, 0);
+    } catch (err) {
+      closeSync(fd);
+      if (errorCode(err) === 'EISDIR') throw new PathNotFoundError(path);
+      throw err;
+    }
+    if (first < SMALL_READ) {
+      closeSync(fd);
+      return Buffer.from(SCRATCH.subarray(0, first));
+    }
+    // Larger than the first read: the rest through the pool, at the size the file has now.
+    const head = Buffer.from(SCRATCH); // before anything awaits: other calls reuse SCRATCH
+    try {
+      const whole = Buffer.allocUnsafe(Math.max((await sizeOf(fd)).size, SMALL_READ));
+      head.copy(whole);
+      let length = SMALL_READ;
+      for (let n = -1; n !== 0 && length < whole.length; length += n) n = await readAt(fd, whole, length, whole.length - length, length);
+      return whole.subarray(0, length);
+    } finally {
+      await closeQuietly(fd);
+    }
+  }
+
+  async openFile(path: string): Promise<RandomAccessFile> {
+    const fd = await this.openExisting(path);
+    try {
+      const info = await sizeOf(fd);
+      if (info.isDirectory()) throw new PathNotFoundError(path);
+      return new OpenFile(fd, info.size);
+    } catch (err) {
+      await closeQuietly(fd);
+      throw err;
+    }
+  }
+
+  /** A file descriptor open for reading; PathNotFoundError when nothing is there. */
+  private async openExisting(path: string): Promise<number> {
+    try {
+      return await openRead(this.full(path));
+    } catch (err) {
+      if (isMissing(err)) throw new PathNotFoundError(path);
       throw err;
     }
   }
@@ -129,7 +204,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async stat(path: string): Promise<FileInfo> {
     try {
-      const info = await stat(this.full(path));
+      const info = statSync(this.full(path)); // synchronous: see SMALL_READ
       return {
         path,
         size: info.isDirectory() ? 0 : info.size,
@@ -232,6 +307,27 @@ export class FilesystemDriver implements StorageDriver {
       await handle.close();
     }
     return temp;
+  }
+}
+
+/** A file open for random reads; the descriptor is closed once, whoever asks first. */
+class OpenFile implements RandomAccessFile {
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  read(buffer: Buffer, length: number, position: number): Promise<number> {
+    if (this.closing) return Promise.reject(new Error('read after close'));
+    return readAt(this.fd, buffer, 0, length, position);
+  }
+
+  close(): Promise<void> {
+    // Never twice: the number may already belong to a file opened since.
+    this.closing ??= closeQuietly(this.fd);
+    return this.closing;
   }
 }
 

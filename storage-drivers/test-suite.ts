@@ -101,6 +101,21 @@ export function runDriverSuite(name: string, factory: () => Promise<DriverUnderT
         expect((await driver.getContent('/dir/empty')).length).toBe(0);
       });
 
+      it('reads whole files of every size around the first read (16 KiB on the filesystem)', async () => {
+        for (const size of [1, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 100 * 1024]) {
+          const content = randomBytes(size);
+          await driver.putContent(`/sized/${size}`, content);
+          expect((await driver.getContent(`/sized/${size}`)).equals(content)).toBe(true);
+        }
+      });
+
+      it('reads many small and large files at once, each whole', async () => {
+        const files = Array.from({ length: 12 }, (_, i) => randomBytes(i % 2 ? 40 * 1024 + i : 50 + i));
+        await Promise.all(files.map((content, i) => driver.putContent(`/many/${i}`, content)));
+        const got = await Promise.all(files.map((_, i) => driver.getContent(`/many/${i}`)));
+        got.forEach((content, i) => expect(content.equals(files[i]!)).toBe(true));
+      });
+
       it('replaces on put', async () => {
         await driver.putContent('/a/file', Buffer.from('first, longer content'));
         await driver.putContent('/a/file', Buffer.from('second'));
@@ -174,6 +189,49 @@ export function runDriverSuite(name: string, factory: () => Promise<DriverUnderT
         await driver.putContent('/shared', content);
         const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => driver.reader('/shared', i * 1000).then(readAll)));
         reads.forEach((got, i) => expect(got.equals(content.subarray(i * 1000))).toBe(true));
+      });
+    });
+
+    describe('openFile (drivers with random access; others skip)', () => {
+      const content = randomBytes(3 * MiB + 17);
+
+      it('reads any stretch at any position, and nothing past the end', async (test) => {
+        if (!driver.openFile) return test.skip();
+        await driver.putContent('/random', content);
+        const file = await driver.openFile('/random');
+        try {
+          expect(file.size).toBe(content.length);
+          const buffer = Buffer.alloc(MiB);
+          for (const position of [0, 1, MiB - 1, MiB, 2 * MiB + 5, content.length - 1]) {
+            const bytes = await file.read(buffer, MiB, position);
+            expect(bytes).toBeGreaterThan(0);
+            expect(buffer.subarray(0, bytes).equals(content.subarray(position, position + bytes))).toBe(true);
+          }
+          expect(await file.read(buffer, 10, content.length)).toBe(0);
+          expect(await file.read(buffer, 10, content.length + 100)).toBe(0);
+          // Never more than the buffer holds, whatever length is asked.
+          expect(await file.read(Buffer.alloc(4), 100, 0)).toBe(4);
+          await expect(file.read(buffer, 10, -1)).rejects.toBeInstanceOf(InvalidOffsetError);
+        } finally {
+          await file.close();
+        }
+      });
+
+      it('closes once however often asked, and reads nothing after', async (test) => {
+        if (!driver.openFile) return test.skip();
+        await driver.putContent('/random', content);
+        const file = await driver.openFile('/random');
+        await Promise.all([file.close(), file.close()]);
+        await file.close();
+        await expect(file.read(Buffer.alloc(10), 10, 0)).rejects.toThrow();
+      });
+
+      it('fails on a missing file and on a folder', async (test) => {
+        if (!driver.openFile) return test.skip();
+        await driver.putContent('/folder/file', content.subarray(0, 10));
+        await expect(driver.openFile('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.openFile('/folder')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.openFile('/a/../b')).rejects.toBeInstanceOf(InvalidPathError);
       });
     });
 

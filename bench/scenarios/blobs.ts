@@ -8,7 +8,7 @@ import { pullBlob, pushChunked, pushPostPut, pushSinglePost, supportsSinglePost 
 import { syncDisks, withPeakMemory } from '../proc.js';
 import { mibPerSecond, seconds, turns } from '../results.js';
 import type { Target, TargetName } from '../targets.js';
-import { type BenchContext, formatMiB, mibToBytes } from './context.js';
+import { type BenchContext, formatMiB, mibToBytes, registries } from './context.js';
 
 const REPO = 'bench/large';
 
@@ -20,7 +20,10 @@ interface PushFlow {
 }
 
 export async function runLargeBlobs(ctx: BenchContext): Promise<void> {
-  const { options, results, targets } = ctx;
+  const { options, results } = ctx;
+  const targets = registries(ctx);
+  // The ceiling pulls what Berth stored, next to the registries.
+  const pullers = ctx.targets.filter((t) => t.role !== 'workers');
   const size = mibToBytes(options.blobMiB);
   const chunk = mibToBytes(options.chunkMiB);
   const section = `Large blob, ${formatMiB(options.blobMiB)}: throughput`;
@@ -61,7 +64,7 @@ export async function runLargeBlobs(ctx: BenchContext): Promise<void> {
       if (targets.every((t) => flow.supported(t))) pulls.push(blob);
     }
     for (const [index, blob] of pulls.entries()) {
-      for (const target of turns(targets, round + index)) {
+      for (const target of turns(pullers, round + index)) {
         ctx.progress(`large blobs: ${target.label}: pull ${blob.seed}`);
         const started = process.hrtime.bigint();
         const { peakMiB } = await withPeakMemory(target.pid, () => pullBlob(target.url, REPO, blob.digest, blob.size));

@@ -16,6 +16,11 @@ export interface BenchContext {
   note(message: string): void;
 }
 
+/** The targets that store what is pushed to them (Berth and Distribution). */
+export function registries(ctx: BenchContext): Target[] {
+  return ctx.targets.filter((t) => t.role === 'registry');
+}
+
 /** MiB (possibly fractional) -> bytes, kept a multiple of 16 (random streams seek in 16-byte blocks). */
 export function mibToBytes(mib: number): number {
   return Math.max(16, Math.floor((mib * 1024 * 1024) / 16) * 16);

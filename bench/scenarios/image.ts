@@ -11,7 +11,7 @@ import { getManifest, imageConfig, imageManifest, OCI_CONFIG, OCI_LAYER, pullBlo
 import { syncDisks } from '../proc.js';
 import { MiB, mibPerSecond, seconds, turns } from '../results.js';
 import type { Target } from '../targets.js';
-import { type BenchContext, mibToBytes } from './context.js';
+import { type BenchContext, registries, mibToBytes } from './context.js';
 
 const REPO = 'bench/app';
 const PULL_CONCURRENCY = 3;
@@ -34,7 +34,8 @@ async function pullImage(target: Target, tag: string, agent: Agent): Promise<voi
 }
 
 export async function runImages(ctx: BenchContext): Promise<void> {
-  const { options, results, targets } = ctx;
+  const { options, results } = ctx;
+  const targets = registries(ctx);
   const section = `Typical image: ${options.layers} layers of ${options.layerMinMiB}-${options.layerMaxMiB} MiB, config, manifest`;
   const min = mibToBytes(options.layerMinMiB);
   const max = mibToBytes(options.layerMaxMiB);

@@ -8,14 +8,15 @@ import { pullBlob, pushChunked, pushPostPut } from '../oci.js';
 import { readMemory, syncDisks, withPeakMemory } from '../proc.js';
 import { mibPerSecond, seconds, turns } from '../results.js';
 import type { Target } from '../targets.js';
-import { type BenchContext, formatMiB, mibToBytes } from './context.js';
+import { type BenchContext, registries, formatMiB, mibToBytes } from './context.js';
 
 const REPO = 'bench/memory';
 /** The bound for Berth's resident memory during a 1 GiB push and pull. */
 export const BERTH_RSS_LIMIT_MIB = 150;
 
 export async function runMemory(ctx: BenchContext): Promise<void> {
-  const { options, results, targets } = ctx;
+  const { options, results } = ctx;
+  const targets = registries(ctx);
   const size = mibToBytes(options.memoryMiB);
   const chunk = mibToBytes(options.chunkMiB);
   const label = formatMiB(options.memoryMiB);

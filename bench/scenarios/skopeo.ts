@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomStream } from '../data.js';
 import { commandExists, trackChild } from '../proc.js';
 import { seconds, turns } from '../results.js';
-import { type BenchContext, mibToBytes } from './context.js';
+import { type BenchContext, registries, mibToBytes } from './context.js';
 
 const LAYERS = 3;
 
@@ -46,7 +46,8 @@ async function buildLayout(dir: string, seed: string, layerBytes: number): Promi
 }
 
 export async function runSkopeo(ctx: BenchContext): Promise<void> {
-  const { options, results, targets } = ctx;
+  const { options, results } = ctx;
+  const targets = registries(ctx);
   if (options.skopeoRounds === 0) return;
   const missing = ['skopeo', 'umoci'].filter((c) => !commandExists(c));
   if (missing.length > 0) {

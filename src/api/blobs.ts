@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { parseDigest } from '../registry/digest.js';
 import { type ApiDeps, repositoryName } from './deps.js';
-import { type HttpRouter, changeOrigin, etag, notModified, respondEmpty } from '../http/index.js';
+import { type HttpRouter, changeOrigin, etag, notModified, respondEmpty, sendFile } from '../http/index.js';
 import { parseRangeHeader } from './range.js';
 
 /** The first `length` bytes of `source`; the source is destroyed once they are through. */
@@ -57,13 +57,14 @@ export function registerBlobRoutes(router: HttpRouter, { registry }: ApiDeps): v
     ctx.status = range ? 206 : 200;
     if (range) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
     const length = range ? range.end - range.start + 1 : blob.size;
-    if (ctx.method === 'HEAD') {
-      ctx.length = length;
-      return;
-    }
-    const stream = await registry.blobs.read(digest, range?.start ?? 0);
-    ctx.body = range && range.end < blob.size - 1 ? limited(stream, length) : stream;
     ctx.length = length;
+    if (ctx.method === 'HEAD') return;
+    const start = range?.start ?? 0;
+    // Drivers with random access (the filesystem) go through reused buffers; others stream.
+    const file = await registry.blobs.open(digest);
+    if (file) return sendFile(ctx, file, start, length);
+    const stream = await registry.blobs.read(digest, start);
+    ctx.body = range && range.end < blob.size - 1 ? limited(stream, length) : stream;
   });
 
   router.delete('/v2/*name/blobs/:digest', async (ctx) => {

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
-import { commandConfig, UsageError } from '../cli-util.js';
+import { commandConfig, readSecretFromStdin, UsageError } from '../cli-util.js';
 import { createStorageDriver } from '../storage.js';
 import { parseExpiry } from './expiry.js';
 import { AccessPolicy } from './access.js';
@@ -50,12 +50,6 @@ function fail(message: string): void {
   process.exitCode = 1;
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** Asks on the terminal without echo. */
 async function prompt(question: string): Promise<string> {
   let muted = false;
@@ -83,7 +77,7 @@ export const MIN_PASSWORD_LENGTH = 12;
 async function readPassword(fromStdin: boolean): Promise<string> {
   let password: string;
   if (fromStdin) {
-    password = (await readStdin()).replace(/\r?\n$/, '');
+    password = await readSecretFromStdin();
   } else if (process.stdin.isTTY) {
     password = await prompt('Password: ');
     if ((await prompt('Again: ')) !== password) throw new UsageError('the passwords differ');

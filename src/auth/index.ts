@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import type { AppState } from '../http/index.js';
 import { ConfigError } from '../config-schema.js';
-import { isLoopbackHost, parseListen } from '../config.js';
 import { AccessPolicy } from './access.js';
 import { LoginBackoff } from './backoff.js';
 import { Challenger } from './challenge.js';
@@ -18,8 +17,9 @@ import { type AuthConfig, checkAuthConfig } from './config.js';
 import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js';
 import { Authenticator } from './login.js';
 import { authMiddleware } from './middleware.js';
+import { openAccess } from './open.js';
 import { PasswordChecker } from './password-checks.js';
-import { type Action, everythingAllowed, type PrincipalRef, pullsOnly } from './permissions.js';
+import type { Action, PrincipalRef } from './permissions.js';
 import { repositoryActions, type UserPrincipal } from './grants.js';
 import { isValidName } from '../registry/names.js';
 import { RobotStore } from './robots.js';
@@ -62,18 +62,7 @@ export interface AuthDeps {
 }
 
 export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<AuthModule> {
-  if (config.mode === 'none') {
-    const permissions = config.modeGiven || isLoopbackHost(parseListen(deps.listen).host) ? everythingAllowed : pullsOnly;
-    return {
-      middleware: async (ctx, next) => {
-        ctx.state.permissions = permissions;
-        await next();
-      },
-      router: new Router<AppState>(),
-      issueInternalToken: async () => undefined,
-      mayPull: async () => true,
-    };
-  }
+  if (config.mode === 'none') return openAccess(config, deps.listen);
 
   try {
     checkAuthConfig(config);

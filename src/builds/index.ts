@@ -10,6 +10,7 @@
  * builder.ts is the contract between the queue and the builders; config.ts the `builds:` keys.
  */
 import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import type { AppState } from '../http/index.js';
@@ -26,8 +27,8 @@ import { BUILD_USER, type Builder } from './builder.js';
 import { NativeBuilder, ThreadedNativeBuilder } from './native/index.js';
 
 export interface BuildsModule {
-  /** `/webhooks/github` and `/api/builds...`. */
-  router: Router<AppState>;
+  /** Serves `/webhooks/github` and `/api/builds...` (405 for other methods there); passes the rest on. */
+  middleware: Middleware<AppState>;
   /** Starts the queue once the server listens at `registryUrl` (builders push there). */
   start(registryUrl: string): Promise<void>;
   /** Stops taking builds; a running build is marked as the issue asks (never lost). */
@@ -169,8 +170,11 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
   }
   mountBuildsApi(router, { config: settings, store, queue, github, registryHost, publicUrl });
 
+  // As the app mounts a router: its routes, then 405 for a known path asked with another method.
+  const routes = router.routes() as Middleware<AppState>;
+  const allowed = router.allowedMethods({ throw: true }) as Middleware<AppState>;
   return {
-    router,
+    middleware: (ctx, next) => routes(ctx, () => allowed(ctx, next)),
     queuedCount: () => queue.queuedCount(),
     async start(url: string) {
       registryUrl = url;

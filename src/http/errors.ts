@@ -32,7 +32,7 @@ export const ERROR_CODES: Record<ErrorCode, ErrorCodeInfo> = {
   TAG_INVALID: { status: 400, description: 'manifest tag did not match URI' },
   PAGINATION_NUMBER_INVALID: { status: 400, description: 'invalid number of results requested' },
   RANGE_INVALID: { status: 416, description: 'invalid content range' },
-  UNAVAILABLE: { status: 503, description: 'storage unavailable: retry later' },
+  UNAVAILABLE: { status: 503, description: 'storage (or an upstream) unavailable: retry later' },
   UNKNOWN: { status: 500, description: 'unknown error' },
 };
 
@@ -76,8 +76,9 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     await next();
   } catch (err) {
     const known = toRegistryError(err);
-    if (!known || known.code === 'UNAVAILABLE') {
-      ctx.state.log?.error({ err }, known ? 'storage failed' : 'unexpected error');
+    // A proxy's upstream failing (502, 504) is logged by src/proxy, which knows more about it.
+    if (!known || (known.code === 'UNAVAILABLE' && known.status !== 502 && known.status !== 504)) {
+      ctx.state.log?.error({ err }, !known ? 'unexpected error' : known.cause instanceof StorageUnavailableError ? 'storage failed' : 'a backend failed');
     }
     const error = known ?? new RegistryError('UNKNOWN', 'internal server error');
     const status = error.status ?? ERROR_CODES[error.code].status;

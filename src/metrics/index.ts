@@ -7,12 +7,14 @@
  *               driver wrapper, like storage-drivers/base.ts)
  *   here        the rest, fed by the modules through small callbacks wired in src/app.ts:
  *               blob bytes in (the registry's uploads), logins (auth), builds and their queue,
- *               gc runs and bytes freed, event deliveries, the TLS certificate's expiry; and Node's
- *               process metrics.
+ *               gc runs and bytes freed, event deliveries, the TLS certificate's expiry, the
+ *               pull-through caches (hits, misses, stale serves, upstream errors and bytes); and
+ *               Node's process metrics.
  *   listener.ts `/metrics` on a listener of its own (`metrics.listen`); else a route on the main one.
  *
  * Labels are bounded: route patterns (never raw paths), methods, status codes, fixed result
- * words. No repository name, digest or user ever becomes a label.
+ * words, names from the config (endpoints, proxy prefixes). No repository name, digest or user
+ * ever becomes a label.
  *
  * Cluster mode (several worker processes): every metric says how a primary should combine the
  * workers' values (`aggregator`), so prom-client's AggregatorRegistry can merge them; `render` is
@@ -21,6 +23,7 @@
 import Router from '@koa/router';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppState } from '../http/index.js';
+import type { ProxyObserver } from '../proxy/cache.js';
 
 export type LoginResult = 'success' | 'failure' | 'throttled';
 export type EventDeliveryResult = 'delivered' | 'failed' | 'dropped';
@@ -110,6 +113,30 @@ export class Metrics {
     registers: [this.registry],
     aggregator: 'min',
   });
+  readonly proxyServed = new Counter({
+    name: 'berth_proxy_requests_total',
+    help: 'Pull-through cache reads, by proxy (its prefix; / for none), kind (manifest, blob, tags, referrers) and result (hit: from storage; miss: from the upstream; stale: cached copy served because the upstream failed; error: failed)',
+    labelNames: ['proxy', 'kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly proxyUpstreamErrors = new Counter({
+    name: 'berth_proxy_upstream_errors_total',
+    help: 'Upstream failures of pull-through caches, by proxy and reason (unreachable, timeout, truncated, status_401/403/404/429/5xx/other, digest_mismatch, invalid)',
+    labelNames: ['proxy', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly proxyUpstreamBytes = new Counter({
+    name: 'berth_proxy_upstream_bytes_total',
+    help: 'Blob bytes pull-through caches fetched from their upstreams, by proxy',
+    labelNames: ['proxy'] as const,
+    registers: [this.registry],
+  });
+  /** For src/proxy: what its caches did. */
+  readonly proxyObserver: ProxyObserver = {
+    served: (proxy, kind, result) => this.proxyServed.inc({ proxy, kind, result }),
+    upstreamError: (proxy, reason) => this.proxyUpstreamErrors.inc({ proxy, reason }),
+    upstreamBytes: (proxy, bytes) => this.proxyUpstreamBytes.inc({ proxy }, bytes),
+  };
   private queueLength?: () => Promise<number>;
   private eventStats?: () => Record<string, Record<EventDeliveryResult, number>>;
   /** What eventDeliveries last counted, per endpoint and result: a scrape adds what came since. */

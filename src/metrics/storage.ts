@@ -1,7 +1,8 @@
 /**
  * A storage driver wrapper that counts every operation by driver, operation and result, and
- * times it; the driver's optional capabilities (redirects, file modes) stay available through it. Results: `ok`, `not_found` (an answer, not a failure: most lookups of absent paths
- * are expected), `error`.
+ * times it; the driver's optional capabilities (redirects, file modes, random-access reads) stay
+ * available through it. Results: `ok`, `not_found` (an answer, not a failure: most lookups of
+ * absent paths are expected), `error`.
  */
 import type { Readable } from 'node:stream';
 import { type FileInfo, type FileWriter, OPTIONAL_DRIVER_METHODS, PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
@@ -12,6 +13,7 @@ export class MeteredDriver implements StorageDriver {
   readonly minChunkSize: number;
   readonly redirectURL?: StorageDriver['redirectURL'];
   readonly exposed?: StorageDriver['exposed'];
+  readonly openFile?: StorageDriver['openFile'];
 
   constructor(
     private readonly inner: StorageDriver,

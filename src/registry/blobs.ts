@@ -2,7 +2,7 @@
  * Blobs: bytes stored once under /blobs, readable in a repository only through its link there.
  */
 import type { Readable } from 'node:stream';
-import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
+import { PathNotFoundError, type RandomAccessFile, type StorageDriver } from '../../storage-drivers/driver.js';
 import { parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
@@ -77,6 +77,20 @@ export class BlobStore {
   async read(digest: string, offset = 0): Promise<Readable> {
     try {
       return await this.driver.reader(layout.blobData(digest), offset);
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw blobUnknown(digest);
+      throw err;
+    }
+  }
+
+  /**
+   * The blob (already checked with `stat`) opened for random reads, or undefined when the driver
+   * only streams (then use `read`). The caller closes it.
+   */
+  async open(digest: string): Promise<RandomAccessFile | undefined> {
+    if (!this.driver.openFile) return undefined;
+    try {
+      return await this.driver.openFile(layout.blobData(digest));
     } catch (err) {
       if (err instanceof PathNotFoundError) throw blobUnknown(digest);
       throw err;

@@ -52,6 +52,28 @@ export class ManifestStore {
   ) {}
 
   async put(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = [], origin?: ChangeOrigin): Promise<PutManifestResult> {
+    return this.write(name, reference, bytes, contentType, extraTags, origin, true);
+  }
+
+  /**
+   * Stores a manifest fetched from elsewhere (a pull-through cache's upstream) whose config, layers
+   * and child manifests need not be here yet: they are fetched when asked for. Everything else is
+   * as `put`: the bytes must match a digest reference, parse and validate; tags and the referrers
+   * entry are written; the observer is told.
+   */
+  async cache(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = [], origin?: ChangeOrigin): Promise<PutManifestResult> {
+    return this.write(name, reference, bytes, contentType, extraTags, origin, false);
+  }
+
+  private async write(
+    name: string,
+    reference: string,
+    bytes: Buffer,
+    contentType: string | undefined,
+    extraTags: string[],
+    origin: ChangeOrigin | undefined,
+    referencesMustExist: boolean,
+  ): Promise<PutManifestResult> {
     if (bytes.length > this.limits.maxManifestSize) throw manifestTooLarge(this.limits.maxManifestSize);
     let digest: string;
     const tags = extraTags.map(checkTag);
@@ -66,7 +88,7 @@ export class ManifestStore {
       digest = digestOf(bytes, DEFAULT_ALGORITHM);
     }
     const manifest = parseManifest(bytes, contentType);
-    await this.checkReferences(name, manifest.blobs, manifest.manifests);
+    if (referencesMustExist) await this.checkReferences(name, manifest.blobs, manifest.manifests);
 
     // Written even when already stored: one small PUT is cheaper than asking first (on S3).
     await this.driver.putContent(layout.blobData(digest), bytes);
@@ -152,6 +174,21 @@ export class ManifestStore {
       }),
     );
     return found.filter((d): d is Descriptor => d !== undefined && (artifactType === undefined || d.artifactType === artifactType));
+  }
+
+  /** The digest a tag or digest names in `name` (a revision there), or undefined when none. */
+  async digestOf(name: string, reference: string): Promise<string | undefined> {
+    try {
+      return await this.resolve(name, reference);
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'MANIFEST_UNKNOWN') return undefined;
+      throw err;
+    }
+  }
+
+  /** The digests of every manifest revision in `name` (tagged or not). */
+  async revisions(name: string): Promise<string[]> {
+    return digestsUnder(this.driver, `${layout.repository(name)}/_manifests/revisions`);
   }
 
   /** The digest a reference names in `name`, checked to be a revision there. */

@@ -3,11 +3,12 @@
  * below it; this knows nothing of HTTP.
  */
 import type { Logger } from 'pino';
-import type { StorageDriver } from '../../storage-drivers/driver.js';
+import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
 import { type BlobInfo, BlobStore } from './blobs.js';
 import { listRepositories } from './catalog.js';
 import { parseDigest } from './digest.js';
 import { Inventory } from './inventory.js';
+import * as layout from './layout.js';
 import { type ManifestLimits, ManifestStore } from './manifests.js';
 import type { ChangeObserver } from './observer.js';
 import { type UploadLimits, Uploads } from './uploads.js';
@@ -43,6 +44,16 @@ export class Registry {
     this.uploads = new Uploads(driver, this.blobs, limits, log, watchers);
     this.manifests = new ManifestStore(driver, this.blobs, limits, watchers.changes);
     this.inventory = new Inventory(driver);
+  }
+
+  /** Whether `name` exists here (anything stored under it: links, tags, uploads). */
+  async hasRepository(name: string): Promise<boolean> {
+    try {
+      return (await this.driver.stat(layout.repository(name))).isDirectory;
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return false;
+      throw err;
+    }
   }
 
   /** Every repository name, sorted, optionally only those the caller may read. */

@@ -95,7 +95,7 @@ describe('build API rights', { timeout: 60_000 }, () => {
       ctx.state.permissions = permissionsFor(ctx.get('X-Test-User') || undefined);
       await next();
     });
-    koa.use(builds.router.routes());
+    koa.use(builds.middleware);
     server = createServer(koa.callback());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     client = new Client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);

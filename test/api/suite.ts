@@ -435,6 +435,50 @@ export function runApiSuite(name: string, factory: ConfigFactory): void {
         expect(res.body.equals(data)).toBe(true);
       });
 
+      describe('exact bytes across the 1 MiB read buffers', () => {
+        const MiB = 1024 * 1024;
+        const big = randomBytes(2 * MiB + 3);
+        let bigName: string;
+        let bigDigest: string;
+
+        beforeAll(async () => {
+          bigName = repo();
+          bigDigest = await client.pushBlob(bigName, big);
+        });
+
+        it('serves the whole blob byte for byte', async () => {
+          const res = await client.get(`/v2/${bigName}/blobs/${bigDigest}`);
+          expect(res.status).toBe(200);
+          expect(res.headers.get('content-length')).toBe(String(big.length));
+          expect(sha256(res.body)).toBe(bigDigest);
+        });
+
+        it.each([
+          ['the first byte', 0, 0],
+          ['the last byte', 2 * MiB + 2, 2 * MiB + 2],
+          ['across the first buffer boundary', MiB - 5, MiB + 5],
+          ['one byte before a boundary', MiB - 1, MiB - 1],
+          ['one byte after a boundary', MiB, MiB],
+          ['exactly the first buffer', 0, MiB - 1],
+          ['exactly the second buffer', MiB, 2 * MiB - 1],
+          ['across both boundaries', 7, 2 * MiB + 1],
+          ['from inside the last buffer to the end', 2 * MiB + 1, 2 * MiB + 2],
+        ])('serves %s', async (_what, start, end) => {
+          const res = await client.get(`/v2/${bigName}/blobs/${bigDigest}`, { Range: `bytes=${start}-${end}` });
+          expect(res.status).toBe(206);
+          expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/${big.length}`);
+          expect(res.headers.get('content-length')).toBe(String(end - start + 1));
+          expect(res.body.equals(big.subarray(start, end + 1))).toBe(true);
+        });
+
+        it('serves an open-ended range and a suffix', async () => {
+          const open = await client.get(`/v2/${bigName}/blobs/${bigDigest}`, { Range: `bytes=${MiB + 7}-` });
+          expect(open.body.equals(big.subarray(MiB + 7))).toBe(true);
+          const suffix = await client.get(`/v2/${bigName}/blobs/${bigDigest}`, { Range: 'bytes=-1' });
+          expect(suffix.body.equals(big.subarray(big.length - 1))).toBe(true);
+        });
+      });
+
       it('answers 304 to a matching If-None-Match', async () => {
         const res = await client.get(`/v2/${name}/blobs/${digest}`, { 'If-None-Match': `"${digest}"` });
         expect(res.status).toBe(304);

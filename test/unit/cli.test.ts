@@ -75,6 +75,9 @@ describe('berth CLI', { timeout: 30_000 }, () => {
     expect(command.stderr).toMatch(/unknown command "sail"/);
     const flag = await exitOf(berth(['serve', '--lisen', 'x']));
     expect(flag.code).toBe(2);
+    const workers = await exitOf(berth(['serve', '--listen', '127.0.0.1:0', '--workers', 'lots']));
+    expect(workers.code).toBe(2);
+    expect(workers.stderr).toMatch(/--workers: a number from 1 or auto/);
   });
 
   it('prints usage on --help (exit 0) and without a command (exit 2), and its version', async () => {

@@ -30,6 +30,7 @@ describe('config', () => {
       auth: { mode: 'none', service: 'berth', issuer: 'berth', realm: '', teams: {}, rules: [] },
       builds: { builder: 'auto', github: { api: 'https://api.github.com', token: '' }, repositories: [] },
       log: { level: 'info' },
+      workers: 1,
     });
   });
 
@@ -38,6 +39,19 @@ describe('config', () => {
     expect(loadConfig({ file: await file('listen: 0.0.0.0:5000\n'), env: {} }).auth.modeGiven).toBe(false);
     expect(loadConfig({ file: await file('auth:\n  mode: none\n'), env: {} }).auth.modeGiven).toBe(true);
     expect(loadConfig({ env: { BERTH_AUTH_MODE: 'none' } }).auth.modeGiven).toBe(true);
+  });
+
+  it('takes workers as a number or auto, from the file, the environment and the flag', async () => {
+    expect(loadConfig({ file: await file('workers: auto\n'), env: {} }).workers).toBe('auto');
+    expect(loadConfig({ file: await file('workers: 3\n'), env: {} }).workers).toBe(3);
+    expect(loadConfig({ file: await file('workers: 3\n'), env: { BERTH_WORKERS: 'auto' } }).workers).toBe('auto');
+    expect(loadConfig({ env: { BERTH_WORKERS: '4' } }).workers).toBe(4);
+    expect(loadConfig({ env: { BERTH_WORKERS: '4' }, workers: 2 }).workers).toBe(2);
+    const many = await file('workers: many\n');
+    expect(() => loadConfig({ file: many, env: {} })).toThrow(/workers: must be a whole number or auto \(got "many"\)/);
+    const none = await file('workers: 0\n');
+    expect(() => loadConfig({ file: none, env: {} })).toThrow(/workers: must be at least 1/);
+    expect(() => loadConfig({ env: { BERTH_WORKERS: 'all' } })).toThrow(/BERTH_WORKERS: must be a whole number or auto/);
   });
 
   it('reads the embedded default: ./data at the project root on 127.0.0.1:5000', () => {
