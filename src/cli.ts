@@ -3,12 +3,11 @@
  * `berth <command>`: serve (more commands come with auth, builds and gc). Every command takes
  * `--config FILE`; without it the package's config/registry.yaml is used.
  */
-import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { commandConfig, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
+import { stopOnSignals, workerCount } from './lifecycle.js';
 import { createLogger } from './log.js';
-import { runPrimary, runWorker, stopOnSignals, workerCount } from './workers.js';
 
 const USAGE = `usage: berth <command> [options]
 
@@ -37,8 +36,6 @@ function parseWorkers(value: string | undefined): number | 'auto' | undefined {
 }
 
 async function serve(args: string[]): Promise<void> {
-  // A worker forked by the primary gets its config from the primary (src/workers.ts).
-  if (cluster.isWorker) return runWorker();
   const { values } = parseArgs({
     args,
     options: { config: { type: 'string' }, listen: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } },
@@ -51,7 +48,7 @@ async function serve(args: string[]): Promise<void> {
   const config = commandConfig(values.config, { listen: values.listen, workers: parseWorkers(values.workers) });
   const log = createLogger(config.log.level);
   const workers = workerCount(config.workers);
-  if (workers > 1) return runPrimary(config, log, workers);
+  if (workers > 1) return (await import('./workers.js')).runPrimary(config, log, workers);
   const { startServer } = await import('./server.js');
   stopOnSignals(await startServer(config, log), log);
 }

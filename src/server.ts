@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
 import { type Config, parseListen } from './config.js';
-import { announceListening, hostPort } from './listening.js';
+import { announceListening, hostPort } from './lifecycle.js';
 
 /** How this process serves among several (src/workers.ts); the defaults are a lone server's. */
 export interface ServeOptions {
