@@ -53,6 +53,13 @@ export function readMemory(pid: number): MemoryKiB | undefined {
   }
 }
 
+/** CPU seconds (user + system) `pid` has used so far; Linux counts them in 1/100 s ticks. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Resets VmHWM to the current RSS (Linux clear_refs "5"); false where that is not allowed. */
 export function resetPeak(pid: number): boolean {
   try {

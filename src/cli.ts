@@ -5,15 +5,14 @@
  * used. A mistake on the command line prints one line (and where to find more) and exits 2; a
  * failure exits 1.
  */
-import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { commandConfig, explainFailure, UsageError } from './cli-util.js';
 import { ConfigError } from './config.js';
+import { stopOnSignals, workerCount } from './lifecycle.js';
 import { createLogger } from './log.js';
 import { RegistryError } from './registry/errors.js';
 import type { RunningServer } from './server.js';
-import { runPrimary, runWorker, stopOnSignals, workerCount } from './workers.js';
 
 const USAGE = `usage: berth <command> [options]
 
@@ -55,8 +54,6 @@ function parseWorkers(value: string | undefined): number | 'auto' | undefined {
 }
 
 async function serve(args: string[]): Promise<void> {
-  // A worker forked by the primary gets its config from the primary (src/workers.ts).
-  if (cluster.isWorker) return runWorker();
   const { values } = parseArgs({
     args,
     options: { config: { type: 'string' }, listen: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } },
@@ -69,7 +66,7 @@ async function serve(args: string[]): Promise<void> {
   const config = commandConfig(values.config, { listen: values.listen, workers: parseWorkers(values.workers) });
   const log = createLogger(config.log.level);
   const workers = workerCount(config.workers);
-  if (workers > 1) return runPrimary(config, log, workers);
+  if (workers > 1) return (await import('./workers.js')).runPrimary(config, log, workers);
   const { startServer } = await import('./server.js');
   let running: RunningServer;
   try {

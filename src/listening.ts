@@ -1,8 +1,8 @@
 /**
  * The one `listening` line a server logs with its bound address (scripts and tests read it), the
- * warnings about serving without auth off loopback, and the other deployment warnings. Logged by server.ts for a lone server and
- * by the cluster primary (workers.ts) once for all its workers; kept apart so that the primary
- * loads no part of the app.
+ * warnings about serving without auth off loopback, and the other deployment warnings. Logged by
+ * server.ts for a lone server and by the cluster primary (workers.ts) once for all its workers;
+ * kept apart so that the primary loads no part of the app.
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';

@@ -2,7 +2,8 @@
  * Every core: `workers: N | auto` (or `berth serve --workers`) runs N server processes on one
  * listen address with node:cluster.
  *
- *   primary (no app, no storage: it never loads server.ts) --fork--> worker 0 .. N-1 (startServer each)
+ *   primary (no app, no storage: it never loads server.ts) --fork--> worker 0 .. N-1 (this module
+ *   as their entry point: startServer each)
  *     - hands each worker the config it loaded (over IPC), so every worker, a replacement too,
  *       serves exactly the primary's config, and workers never parse YAML;
  *     - owns the listening socket: workers' `listen` goes through it (port 0 included: the port
@@ -22,12 +23,12 @@
  * replicas. Per-process state that replicas do not share either: the failed-login backoff.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { createLogger } from './log.js';
+import { stopOnSignals } from './lifecycle.js';
 import { announceListening } from './listening.js';
-import type { RunningServer } from './server.js';
+import { createLogger } from './log.js';
 
 /** What the primary tells a new worker. */
 interface StartMessage {
@@ -42,31 +43,8 @@ const MAX_PAUSE_MS = 10_000;
 /** How long the primary waits for workers to stop before it kills them. */
 const STOP_TIMEOUT_MS = 30_000;
 
-export function workerCount(setting: number | 'auto'): number {
-  return setting === 'auto' ? availableParallelism() : setting;
-}
-
-/**
- * Closes the server on SIGTERM/SIGINT and exits: 0 when it closed cleanly. Each signal is taken
- * once (a worker may get both: SIGINT from the terminal, SIGTERM from the primary); the same
- * signal again ends the process at once, for a user who presses Ctrl-C twice. SIGHUP re-reads
- * the TLS certificate files (renewed in place); without TLS it does nothing.
- */
-export function stopOnSignals(running: RunningServer, log: Logger): void {
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'shutting down');
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void running.reload());
-}
-
 /** In a worker: waits for the primary's config, serves, and reports problems by exiting. */
-export async function runWorker(): Promise<void> {
+async function runWorker(): Promise<void> {
   const start = await new Promise<StartMessage>((resolve) => {
     const onMessage = (message: unknown): void => {
       if ((message as StartMessage | undefined)?.berth !== 'start') return;
@@ -90,6 +68,8 @@ export async function runPrimary(config: Config, log: Logger, count: number): Pr
   let stopping = false;
   let announced = false;
   let exitCode = 0;
+  // Workers run this module (the bottom of the file), not the CLI.
+  cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: [] });
 
   const fork = (slot: number, replacement: boolean): void => {
     const worker = cluster.fork();
@@ -162,3 +142,11 @@ export async function runPrimary(config: Config, log: Logger, count: number): Pr
   for (let slot = 0; slot < count; slot++) fork(slot, false);
 }
 
+
+// A worker's entry point: the primary forks this very module (see runPrimary).
+if (cluster.isWorker) {
+  runWorker().catch((err: unknown) => {
+    process.stderr.write(`berth worker: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -6,9 +6,9 @@
  * what was pushed to Berth.
  */
 import { digestOf } from '../data.js';
-import { type LoadResult, runLoad } from '../load.js';
+import { runLoad } from '../load.js';
 import { imageConfig, imageManifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, pushSmallBlob, putManifest } from '../oci.js';
-import { percentile, type Results, turns } from '../results.js';
+import { percentile, turns } from '../results.js';
 import type { Target } from '../targets.js';
 import type { BenchContext } from './context.js';
 
@@ -16,7 +16,7 @@ const REPO = 'bench/small';
 const TAGS = 50;
 const WARMUP_SECONDS = 0.5;
 
-export interface Operation {
+interface Operation {
   name: string;
   method: 'GET' | 'HEAD';
   path: string;
@@ -38,8 +38,8 @@ export async function seedSmall(target: Target): Promise<string> {
 }
 
 /** Loads `target` with `op` and records throughput and latency under `section`. */
-export async function measureLoad(ctx: BenchContext, section: string, target: Target, op: Operation, results: Results = ctx.results): Promise<LoadResult> {
-  const { options } = ctx;
+async function measureLoad(ctx: BenchContext, section: string, target: Target, op: Operation): Promise<void> {
+  const { options, results } = ctx;
   const result = await runLoad({
     url: target.url,
     method: op.method,
@@ -53,7 +53,6 @@ export async function measureLoad(ctx: BenchContext, section: string, target: Ta
   results.add(section, `${op.name}: throughput`, 'req/s', 'higher', target.name, result.completed / result.elapsed);
   results.add(section, `${op.name}: p50 latency`, 'ms', 'lower', target.name, percentile(result.latenciesMs, 50));
   results.add(section, `${op.name}: p99 latency`, 'ms', 'lower', target.name, percentile(result.latenciesMs, 99));
-  return result;
 }
 
 export async function runSmallRequests(ctx: BenchContext): Promise<void> {

@@ -155,24 +155,25 @@ class RequestPermissions implements Permissions {
   private async check(repository: string, actions: readonly Action[]): Promise<RegistryError | undefined> {
     const identity = await this.resolve();
     const { ctx, core } = this;
-    const scope = repositoryScope(repository, actions);
+    // Built only for a refusal: the allowed path (every pull) needs no scope string.
+    const scope = (): string => repositoryScope(repository, actions);
     switch (identity.kind) {
       case 'anonymous': {
         const allowed = repositoryActions(core.policy, undefined, repository);
-        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.unauthorized(ctx, 'authentication required', { scope });
+        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.unauthorized(ctx, 'authentication required', { scope: scope() });
       }
       case 'user': {
         const allowed = repositoryActions(core.policy, identity.principal, repository);
-        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope);
+        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope());
       }
       case 'token': {
         if (actions.every((a) => tokenAllows(identity.token, 'repository', repository, a))) return undefined;
         if (identity.principal) {
           const allowed = repositoryActions(core.policy, identity.principal, repository);
-          if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope);
+          if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope());
         }
         const message = identity.token.subject === '' ? 'authentication required' : 'the token does not grant this access';
-        return core.challenger.unauthorized(ctx, message, { scope, error: 'insufficient_scope' });
+        return core.challenger.unauthorized(ctx, message, { scope: scope(), error: 'insufficient_scope' });
       }
     }
   }
