@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
-import { errorMiddleware, isClientGone, type AppState } from './http/index.js';
+import { errorMiddleware, isClientGone, refuseUnreadablePath, type AppState, type HttpRouter } from './http/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
 import { type AuthModule, createAuth } from './auth/index.js';
 import { type BuildsModule, createBuilds } from './builds/index.js';
@@ -28,6 +28,8 @@ export interface App {
   auth: AuthModule;
   builds: BuildsModule;
   log: Logger;
+  /** Every router, in order (tests walk their routes). */
+  routers: HttpRouter[];
 }
 
 export interface AppOptions {
@@ -79,17 +81,25 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     });
     await next();
   });
+  koa.use(refuseUnreadablePath);
   koa.use(apiVersionHeader);
   koa.use(auth.middleware);
 
-  // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).
+  // Paths no route serves, and methods no route on the path serves (405 with `Allow` from
+  // allowedMethods, also for methods no router knows, such as PROPFIND), get the OCI error JSON.
   koa.use(async (ctx, next) => {
     await next();
-    if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+    if (ctx.body != null) return;
+    if (ctx.status === 404) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+    if (ctx.status === 405 || ctx.status === 501) {
+      const allow = ctx.response.get('Allow');
+      throw new RegistryError('UNSUPPORTED', `the method ${ctx.method} is not supported on this path`, { status: 405, headers: allow ? { Allow: allow } : {} });
+    }
   });
-  for (const router of [createApiRouter({ registry, config }), createRepositoriesRouter(registry), auth.router, builds.router]) {
+  const routers = [createApiRouter({ registry, config }), createRepositoriesRouter(registry), auth.router, builds.router];
+  for (const router of routers) {
     koa.use(router.routes());
-    koa.use(router.allowedMethods({ throw: true }));
+    koa.use(router.allowedMethods());
   }
-  return { koa, registry, auth, builds, log };
+  return { koa, registry, auth, builds, log, routers };
 }

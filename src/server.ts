@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { type App, createApp } from './app.js';
 import { type Config, isLoopbackHost, parseListen } from './config.js';
+import { answerClientError, refuseConnect } from './http/index.js';
 import { describeStorage } from './storage.js';
 
 export interface RunningServer {
@@ -28,6 +29,8 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
   server.timeout = 10 * 60_000;
+  server.on('connect', refuseConnect);
+  server.on('clientError', answerClientError);
 
   const { host, port } = parseListen(config.listen);
   await new Promise<void>((resolve, reject) => {

@@ -2,9 +2,11 @@
  * The HTTP kit every route module shares (the registry API in src/api, the token server in
  * src/auth, the builds API and webhook in src/builds): context.ts (what a request carries),
  * request.ts (query values, lengths, small bodies), response.ts (JSON, empty, ETags),
- * pagination.ts (`n`/`last` and the `Link` header) and
- * errors.ts (the one error table and the middleware that renders every failure as OCI error JSON).
+ * pagination.ts (`n`/`last` and the `Link` header),
+ * errors.ts (the one error table and the middleware that renders every failure as OCI error JSON)
+ * and connection.ts (the same JSON for what never reaches Koa: CONNECT, requests Node cannot parse).
  */
+export * from './connection.js';
 export * from './context.js';
 export * from './errors.js';
 export * from './pagination.js';
