@@ -5,12 +5,14 @@
  * manifest; and pulling an image back with every digest verified.
  */
 import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:http';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { checkStorage } from '../../src/registry/fsck.js';
 import { listRepositories } from '../../src/registry/catalog.js';
 import * as layout from '../../src/registry/layout.js';
 import { digestsUnder, lastPart, listOrEmpty } from '../../src/registry/listing.js';
-import { type Client, imageManifest, sha256, withQuery } from './http.js';
+import { Client, imageManifest, type Reply, type RequestOptions, sha256, withQuery } from './http.js';
+import { rawRequest } from './raw-http.js';
 
 export interface PushedImage {
   name: string;
@@ -119,4 +121,118 @@ export async function fsckErrors(driver: StorageDriver): Promise<string[]> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A Client whose requests go through one keep-alive node:http Agent (so that closing it closes
+ * every connection: a server's open descriptors can then be counted) and whose answers are
+ * tallied by status.
+ */
+export class AgentClient extends Client {
+  readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  readonly statuses = new Map<number, number>();
+  /** `METHOD path -> status` of every 5xx answer. */
+  readonly serverErrors: string[] = [];
+
+  override async request(method: string, path: string, options: RequestOptions = {}): Promise<Reply> {
+    const body = options.body === undefined ? undefined : Buffer.from(options.body as Uint8Array | string);
+    const reply = (await rawRequest(this.base, this.agent, { method, path, headers: options.headers, body, timeoutMs: 60_000 }))!;
+    this.statuses.set(reply.status, (this.statuses.get(reply.status) ?? 0) + 1);
+    if (reply.status >= 500) this.serverErrors.push(`${method} ${path} -> ${reply.status} ${reply.body.toString().slice(0, 200)}`);
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(reply.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    let json: unknown;
+    try {
+      json = reply.body.length ? JSON.parse(reply.body.toString('utf8')) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: reply.status, headers, body: reply.body, json };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export interface LoadOptions {
+  clients: number;
+  seconds: number;
+}
+
+export interface LoadResult {
+  operations: Record<string, number>;
+  requests: number;
+  serverErrors: string[];
+  /** Client-side failures other than answers (a request that never got one). */
+  failures: string[];
+  images: PushedImage[];
+}
+
+/**
+ * `clients` concurrent clients for `seconds`, each against one of `urls` at random per operation:
+ * small image pushes, pulls with verified digests, tag lists, HEADs, and uploads dropped in the
+ * middle of their body. Every pushed image is returned for checking afterwards.
+ */
+export async function runLoad(urls: string[], options: LoadOptions): Promise<LoadResult> {
+  const clients = urls.map((url) => new AgentClient(url));
+  const pick = () => clients[Math.floor(Math.random() * clients.length)]!;
+  const result: LoadResult = { operations: {}, requests: 0, serverErrors: [], failures: [], images: [] };
+  const count = (op: string) => (result.operations[op] = (result.operations[op] ?? 0) + 1);
+  const deadline = Date.now() + options.seconds * 1000;
+  const shared = [randomBytes(30_000), randomBytes(60_000)];
+  let pushes = 0;
+
+  const one = async (id: number): Promise<void> => {
+    const name = `load/c${id % 10}`;
+    const roll = Math.random();
+    const client = pick();
+    if (roll < 0.3 || result.images.length === 0) {
+      const tag = `p${pushes++}`;
+      const pushed = await pushImage(client, name, tag, [shared[id % 2]!, randomBytes(2000 + Math.floor(Math.random() * 50_000))]);
+      if (pushed.image) result.images.push(pushed.image);
+      count('push');
+    } else if (roll < 0.6) {
+      const image = result.images[Math.floor(Math.random() * result.images.length)]!;
+      const problem = await verifyImage(client, image);
+      if (problem) result.failures.push(`pull: ${problem}`);
+      count('pull');
+    } else if (roll < 0.75) {
+      const res = await client.get(`/v2/${name}/tags/list?n=${1 + (id % 5)}`);
+      if (res.status !== 200 && res.status !== 404) result.failures.push(`tags ${name}: ${res.status}`);
+      count('tags');
+    } else if (roll < 0.9) {
+      const image = result.images[Math.floor(Math.random() * result.images.length)]!;
+      const blob = await client.head(`/v2/${image.name}/blobs/${image.blobs[1]}`);
+      const manifest = await client.head(`/v2/${image.name}/manifests/${image.tag}`);
+      if (blob.status !== 200 || manifest.status !== 200) result.failures.push(`HEAD ${image.name}:${image.tag}: ${blob.status} ${manifest.status}`);
+      count('head');
+    } else {
+      // A client that goes away in the middle of its body: nothing of it may become a blob.
+      const data = randomBytes(20_000 + Math.floor(Math.random() * 200_000));
+      const patch = Math.random() < 0.5;
+      const path = patch ? await client.startUpload(name) : `/v2/${name}/blobs/uploads/?digest=${sha256(data)}`;
+      await rawRequest(client.base, undefined, { method: patch ? 'PATCH' : 'POST', path, body: data, headers: { 'Content-Length': String(data.length) }, abortAfter: Math.floor(data.length / 3) });
+      if ((await client.head(`/v2/${name}/blobs/${sha256(data)}`)).status !== 404) result.failures.push(`dropped upload of ${sha256(data)} became a blob`);
+      count('dropped');
+    }
+  };
+
+  await Promise.all(
+    Array.from({ length: options.clients }, async (_, id) => {
+      while (Date.now() < deadline) {
+        try {
+          await one(id);
+        } catch (err) {
+          result.failures.push((err as Error).message);
+        }
+      }
+    }),
+  );
+  for (const client of clients) {
+    result.requests += [...client.statuses.values()].reduce((a, b) => a + b, 0);
+    result.serverErrors.push(...client.serverErrors);
+    client.close();
+  }
+  return result;
 }

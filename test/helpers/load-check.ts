@@ -1,0 +1,86 @@
+/**
+ * One load run against Berth processes (test/helpers/process-server.ts) and everything checked
+ * after it: no 5xx and no logged server error, every pushed image pulled back whole from every
+ * server, fsck clean, descriptors back to idle and memory back near idle. Sizes come from
+ * `LOAD_CLIENTS` and `LOAD_SECONDS` (modest by default; the issue's 50 clients for 30 s is
+ * `LOAD_CLIENTS=50 LOAD_SECONDS=30`).
+ */
+import type { StorageDriver } from '../../storage-drivers/driver.js';
+import { AgentClient, fsckErrors, runLoad, sleep, verifyImage } from './load.js';
+import type { ServerProcess } from './process-server.js';
+
+const MiB = 1024 * 1024;
+
+export interface LoadFigures {
+  clients: number;
+  seconds: number;
+  requests: number;
+  operations: Record<string, number>;
+  serverErrors: string[];
+  failures: string[];
+  loggedErrors: string[];
+  imagesVerified: number;
+  pullFailures: string[];
+  fsck: string[];
+  /** Per server: descriptors and resident memory (MiB) when idle, at the peak, and after. */
+  servers: { fdsIdle: number; fdsAfter: number; rssIdleMiB: number; rssPeakMiB: number; rssAfterMiB: number }[];
+}
+
+export async function loadAndCheck(servers: ServerProcess[], driver: StorageDriver): Promise<LoadFigures> {
+  const clients = Number(process.env.LOAD_CLIENTS ?? 20);
+  const seconds = Number(process.env.LOAD_SECONDS ?? 8);
+  const urls = servers.map((s) => s.url);
+  await runLoad(urls, { clients: 2, seconds: 1 }); // warm up: modules loaded, caches primed
+  await sleep(500);
+  const idle = await Promise.all(servers.map(async (s) => ({ fds: await s.fds(), rss: await s.rss() })));
+  const peaks = idle.map((i) => i.rss);
+  const sampler = setInterval(() => {
+    servers.forEach((s, i) => void s.rss().then((rss) => (peaks[i] = Math.max(peaks[i]!, rss)), () => {}));
+  }, 200);
+  const result = await runLoad(urls, { clients, seconds }).finally(() => clearInterval(sampler));
+
+  // Everything pushed, pulled back from every server.
+  const pullFailures: string[] = [];
+  let imagesVerified = 0;
+  for (const url of urls) {
+    const client = new AgentClient(url);
+    for (const image of result.images) {
+      const problem = await verifyImage(client, image);
+      if (problem) pullFailures.push(`${url}: ${problem}`);
+      else imagesVerified += 1;
+    }
+    client.close();
+  }
+  const fsck = await fsckErrors(driver);
+
+  // Settle: the clients' connections are closed; wait for descriptors and memory to come back.
+  const after = [] as { fds: number; rss: number }[];
+  for (const [i, server] of servers.entries()) {
+    let fds = await server.fds();
+    for (let waited = 0; waited < 10_000 && fds > idle[i]!.fds; waited += 250) {
+      await sleep(250);
+      fds = await server.fds();
+    }
+    let rss = await server.rss();
+    for (let waited = 0; waited < 15_000 && rss > idle[i]!.rss + 64 * MiB; waited += 500) {
+      await sleep(500);
+      rss = await server.rss();
+    }
+    after.push({ fds, rss });
+  }
+  const loggedErrors = servers.flatMap((s) => s.logs.filter((l) => Number(l.level) >= 50).map((l) => JSON.stringify(l).slice(0, 300)));
+  const mib = (n: number) => Math.round(n / MiB);
+  return {
+    clients,
+    seconds,
+    requests: result.requests,
+    operations: result.operations,
+    serverErrors: result.serverErrors,
+    failures: result.failures,
+    loggedErrors,
+    imagesVerified,
+    pullFailures,
+    fsck,
+    servers: servers.map((_, i) => ({ fdsIdle: idle[i]!.fds, fdsAfter: after[i]!.fds, rssIdleMiB: mib(idle[i]!.rss), rssPeakMiB: mib(peaks[i]!), rssAfterMiB: mib(after[i]!.rss) })),
+  };
+}
