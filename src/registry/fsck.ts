@@ -9,8 +9,8 @@
  *   gone; manifests that do not parse, or name blobs, layer links or child manifests the
  *   repository lacks; tags naming a manifest the repository lacks; referrer entries whose
  *   referrer is gone (and, as a warning, referrers whose subject is not there: the spec allows
- *   pushing a referrer first); upload folders that are no upload, lack their data, or were
- *   abandoned (older than `uploadTtlMs`);
+ *   pushing a referrer first); upload folders that are no upload, lack their data (not on S3,
+ *   whose writers keep uncommitted bytes elsewhere), or were abandoned (older than `uploadTtlMs`);
  * - Berth's own state (`/_berth`): records that do not parse.
  *
  * Repair removes only dangling links (layer, revision, tag and referrer links whose target is
@@ -348,7 +348,8 @@ export async function checkStorage(driver: StorageDriver, options: FsckOptions):
       const age = Number.isNaN(started) ? await ageOf(upload) : now - started;
       if (!UUID.test(uuid)) {
         await found({ kind: 'upload-orphan', path: upload, repository: name, message: 'a folder under _uploads that is no upload id', repairable: true });
-      } else if (!(await exists(driver, `${upload}/data`)) && age >= options.graceMs) {
+      } else if (driver.name !== 's3' && !(await exists(driver, `${upload}/data`)) && age >= options.graceMs) {
+        // (An S3 writer keeps its bytes apart until commit: there an upload without data may be one under way.)
         await found({ kind: 'upload-orphan', path: upload, repository: name, message: 'an upload without its data (no client can continue it)', repairable: true }, async () => (await exists(driver, upload)) && !(await exists(driver, `${upload}/data`)));
       } else if (age >= options.uploadTtlMs) {
         await found({ kind: 'upload-abandoned', severity: 'warning', path: upload, repository: name, message: `an upload started ${Math.round(age / 3_600_000)} h ago and never finished`, repairable: true });

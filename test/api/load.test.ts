@@ -24,7 +24,9 @@ describe('load', { timeout: 300_000 }, () => {
       expect(figures.fsck).toEqual([]);
       expect(figures.imagesVerified).toBeGreaterThan(0);
       for (const s of figures.servers) {
-        expect(s.fdsAfter).toBeLessThanOrEqual(s.fdsIdle);
+        expect(s.fdKindsAfter.inbound).toBeLessThanOrEqual(s.fdKindsIdle.inbound);
+        expect(s.fdKindsAfter.other).toBeLessThanOrEqual(s.fdKindsIdle.other);
+        expect(s.fdKindsAfter.outbound).toBeLessThanOrEqual(50); // the AWS SDK's keep-alive pool at most
         expect(s.rssAfterMiB).toBeLessThanOrEqual(s.rssIdleMiB + 64);
       }
       expect(await server.stop('SIGTERM')).toBe(0);

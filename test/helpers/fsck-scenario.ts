@@ -96,10 +96,13 @@ export async function makeFsckScenario(client: Client, driver: StorageDriver): P
   // Upload folders: one that is no upload id, one whose data is gone.
   await driver.putContent('/repositories/fsck/e/_uploads/not-an-upload/data', Buffer.from('x'));
   damage('upload-orphan fsck/e', true);
-  const location = await client.startUpload('fsck/e');
-  const uuid = location.slice(location.lastIndexOf('/') + 1);
-  await driver.delete(layout.uploadData('fsck/e', uuid));
-  damage('upload-orphan fsck/e', true);
+  if (driver.name !== 's3') {
+    // (On S3 an upload's bytes live apart until commit: no data is no sign of an orphan there.)
+    const location = await client.startUpload('fsck/e');
+    const uuid = location.slice(location.lastIndexOf('/') + 1);
+    await driver.delete(layout.uploadData('fsck/e', uuid));
+    damage('upload-orphan fsck/e', true);
+  }
   // Berth state that does not parse.
   await driver.putContent('/_berth/auth/tokens/broken.json', Buffer.from('{"id": "broken", '));
   damage('state-invalid /_berth/auth/tokens/broken.json');

@@ -9,6 +9,8 @@ import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { AgentClient, fsckErrors, runLoad, sleep, verifyImage } from './load.js';
 import type { ServerProcess } from './process-server.js';
 
+type FdKinds = Awaited<ReturnType<ServerProcess['fdKinds']>>;
+
 const MiB = 1024 * 1024;
 
 export interface LoadFigures {
@@ -22,8 +24,11 @@ export interface LoadFigures {
   imagesVerified: number;
   pullFailures: string[];
   fsck: string[];
-  /** Per server: descriptors and resident memory (MiB) when idle, at the peak, and after. */
-  servers: { fdsIdle: number; fdsAfter: number; rssIdleMiB: number; rssPeakMiB: number; rssAfterMiB: number }[];
+  /**
+   * Per server: descriptors and resident memory (MiB) when idle, at the peak, and after; the
+   * descriptors after, by kind (client connections, storage connections, the rest).
+   */
+  servers: { fdsIdle: number; fdsAfter: number; fdKindsIdle: FdKinds; fdKindsAfter: FdKinds; rssIdleMiB: number; rssPeakMiB: number; rssAfterMiB: number }[];
 }
 
 export async function loadAndCheck(servers: ServerProcess[], driver: StorageDriver): Promise<LoadFigures> {
@@ -32,7 +37,7 @@ export async function loadAndCheck(servers: ServerProcess[], driver: StorageDriv
   const urls = servers.map((s) => s.url);
   await runLoad(urls, { clients: 2, seconds: 1 }); // warm up: modules loaded, caches primed
   await sleep(500);
-  const idle = await Promise.all(servers.map(async (s) => ({ fds: await s.fds(), rss: await s.rss() })));
+  const idle = await Promise.all(servers.map(async (s) => ({ fds: await s.fds(), kinds: await s.fdKinds(), rss: await s.rss() })));
   const peaks = idle.map((i) => i.rss);
   const sampler = setInterval(() => {
     servers.forEach((s, i) => void s.rss().then((rss) => (peaks[i] = Math.max(peaks[i]!, rss)), () => {}));
@@ -54,19 +59,23 @@ export async function loadAndCheck(servers: ServerProcess[], driver: StorageDriv
   const fsck = await fsckErrors(driver);
 
   // Settle: the clients' connections are closed; wait for descriptors and memory to come back.
-  const after = [] as { fds: number; rss: number }[];
+  // A storage client's keep-alive pool may keep its connections (bounded by its socket limit):
+  // what must come back are the clients' connections and everything that is no connection.
+  const after = [] as { fds: number; kinds: FdKinds; rss: number }[];
   for (const [i, server] of servers.entries()) {
-    let fds = await server.fds();
-    for (let waited = 0; waited < 10_000 && fds > idle[i]!.fds; waited += 250) {
+    let kinds = await server.fdKinds();
+    const back = () => kinds.inbound <= idle[i]!.kinds.inbound && kinds.other <= idle[i]!.kinds.other;
+    for (let waited = 0; waited < 10_000 && !back(); waited += 250) {
       await sleep(250);
-      fds = await server.fds();
+      kinds = await server.fdKinds();
     }
+    const fds = await server.fds();
     let rss = await server.rss();
     for (let waited = 0; waited < 15_000 && rss > idle[i]!.rss + 64 * MiB; waited += 500) {
       await sleep(500);
       rss = await server.rss();
     }
-    after.push({ fds, rss });
+    after.push({ fds, kinds, rss });
   }
   const loggedErrors = servers.flatMap((s) => s.logs.filter((l) => Number(l.level) >= 50).map((l) => JSON.stringify(l).slice(0, 300)));
   const mib = (n: number) => Math.round(n / MiB);
@@ -81,6 +90,6 @@ export async function loadAndCheck(servers: ServerProcess[], driver: StorageDriv
     imagesVerified,
     pullFailures,
     fsck,
-    servers: servers.map((_, i) => ({ fdsIdle: idle[i]!.fds, fdsAfter: after[i]!.fds, rssIdleMiB: mib(idle[i]!.rss), rssPeakMiB: mib(peaks[i]!), rssAfterMiB: mib(after[i]!.rss) })),
+    servers: servers.map((_, i) => ({ fdsIdle: idle[i]!.fds, fdsAfter: after[i]!.fds, fdKindsIdle: idle[i]!.kinds, fdKindsAfter: after[i]!.kinds, rssIdleMiB: mib(idle[i]!.rss), rssPeakMiB: mib(peaks[i]!), rssAfterMiB: mib(after[i]!.rss) })),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll } from 'vitest';
@@ -27,6 +27,27 @@ export interface ServerProcess {
   rss(): Promise<number>;
   /** Open file descriptors now (entries of /proc/PID/fd). */
   fds(): Promise<number>;
+  /**
+   * The descriptors by kind: TCP connections clients made to it (`inbound`), connections it made
+   * (`outbound`: a storage client's keep-alive pool), and everything else (files, pipes, the
+   * listening socket, the event loop's own).
+   */
+  fdKinds(): Promise<{ inbound: number; outbound: number; other: number }>;
+}
+
+/** Socket inode -> [local port, remote port] of every TCP connection in this network namespace. */
+async function tcpConnections(pid: number): Promise<Map<string, [number, number]>> {
+  const byInode = new Map<string, [number, number]>();
+  for (const table of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const port = (address: string) => Number.parseInt(address.slice(address.lastIndexOf(':') + 1), 16);
+      byInode.set(fields[9]!, [port(fields[1]!), port(fields[2]!)]);
+    }
+  }
+  return byInode;
 }
 
 /** The parts of a config a served process needs, as a file (JSON is YAML). */
@@ -80,6 +101,20 @@ export async function startServerProcess(configFile: string, listen = '127.0.0.1
     },
     async fds() {
       return (await readdir(`/proc/${pid}/fd`)).length;
+    },
+    async fdKinds() {
+      const port = Number(new URL(url).port);
+      const connections = await tcpConnections(pid);
+      const kinds = { inbound: 0, outbound: 0, other: 0 };
+      for (const fd of await readdir(`/proc/${pid}/fd`)) {
+        const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+        const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+        const ports = inode ? connections.get(inode) : undefined;
+        if (!ports || ports[1] === 0) kinds.other += 1;
+        else if (ports[0] === port) kinds.inbound += 1;
+        else kinds.outbound += 1;
+      }
+      return kinds;
     },
   };
 }
