@@ -5,10 +5,9 @@
  * and digest). Progress goes to stderr when it is a terminal.
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, UsageError } from './cli-util.js';
+import { commandConfig, durationFlag } from './cli-util.js';
 import { checkStorage, type FsckProgress, type FsckReport, type Problem } from './registry/fsck.js';
 import { createStorageDriver, describeStorage } from './storage.js';
-import { parseDuration } from './util/index.js';
 
 export const FSCK_USAGE = `usage: berth fsck [options]
 
@@ -28,12 +27,6 @@ options:
                       uploads started longer ago are abandoned (default: gc.uploadTtl, 24h)
   --config FILE       config file (its storage is checked)
 `;
-
-function duration(value: string, flag: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new UsageError(`${flag}: not a duration (like 30m, 1h, 7d): ${value}`);
-  return ms;
-}
 
 function describe(problem: Problem): string {
   const where = [problem.repository, problem.digest].filter(Boolean).join('@');
@@ -89,8 +82,8 @@ export async function runFsckCommand(args: string[]): Promise<void> {
   const report = await checkStorage(await createStorageDriver(config.storage), {
     quick: values.quick,
     repair: values.repair,
-    graceMs: duration(values.grace ?? config.gc.grace, '--grace'),
-    uploadTtlMs: duration(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
+    graceMs: durationFlag(values.grace ?? config.gc.grace, '--grace'),
+    uploadTtlMs: durationFlag(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
     onProgress: progress?.update,
     onProblem: (problem) => {
       if (values.json) return;

@@ -4,10 +4,9 @@
  * Defaults come from the config's `gc:` section; flags win.
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, UsageError } from './cli-util.js';
+import { commandConfig, durationFlag, UsageError } from './cli-util.js';
 import { collectGarbage, type GcItem, type GcReport } from './registry/gc.js';
 import { createStorageDriver } from './storage.js';
-import { parseDuration } from './util/index.js';
 
 export const GC_USAGE = `usage: berth gc [options]
 
@@ -26,12 +25,6 @@ options:
   --json              the report and every item as JSON
   --config FILE       config file (its storage is collected)
 `;
-
-function duration(value: string, flag: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new UsageError(`${flag}: not a duration (like 30m, 1h, 7d): ${value}`);
-  return ms;
-}
 
 function describeItem(item: GcItem): string {
   switch (item.kind) {
@@ -85,8 +78,8 @@ export async function runGcCommand(args: string[]): Promise<void> {
   const items: GcItem[] = [];
   const report = await collectGarbage(await createStorageDriver(config.storage), {
     dryRun,
-    graceMs: duration(grace, '--grace'),
-    uploadTtlMs: duration(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
+    graceMs: durationFlag(grace, '--grace'),
+    uploadTtlMs: durationFlag(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
     deleteUntagged: values['delete-untagged'] ?? config.gc.deleteUntagged,
     onItem: (item) => {
       if (values.json) items.push(item);

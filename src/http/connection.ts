@@ -24,19 +24,12 @@ export function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
   socket.end(rawResponse(405, 'UNSUPPORTED', 'CONNECT is not supported: this is a registry, not a proxy', { Allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' }));
 }
 
-/** The status Node itself would answer a parser error with (see Node's own default handler). */
-function statusOf(code: string | undefined): number {
-  switch (code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return 431;
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return 413;
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return 408;
-    default:
-      return 400;
-  }
-}
+/** What Node itself would answer a parser error with (see its own default handler), as OCI errors. */
+const PARSE_ERRORS: Record<string, [number, ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'UNSUPPORTED', 'request headers too large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'SIZE_INVALID', 'chunk extensions too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'UNSUPPORTED', 'the request took too long'],
+};
 
 /** The server's 'clientError' listener: the OCI error JSON where Node would send a bare status line. */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
@@ -47,7 +40,6 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     socket.destroy();
     return;
   }
-  const status = statusOf(err.code);
-  const message = status === 400 ? 'malformed HTTP request' : status === 408 ? 'the request took too long' : status === 413 ? 'chunk extensions too large' : 'request headers too large';
-  socket.end(rawResponse(status, status === 413 ? 'SIZE_INVALID' : 'UNSUPPORTED', message));
+  const [status, code, message] = PARSE_ERRORS[err.code ?? ''] ?? [400, 'UNSUPPORTED', 'malformed HTTP request'];
+  socket.end(rawResponse(status, code, message));
 }

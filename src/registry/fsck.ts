@@ -214,12 +214,11 @@ export async function checkStorage(driver: StorageDriver, options: FsckOptions):
   const hasBytes = async (digest: string): Promise<boolean> => stored.has(digest) || exists(driver, layout.blobData(digest));
 
   // ---- repositories ----
-  const names = await listRepositories(driver);
-  const withUploads = await repositoriesWithUploads(driver);
-  const all = [...new Set([...names, ...withUploads])].sort();
+  const names = new Set(await listRepositories(driver));
+  const all = [...new Set([...names, ...(await repositoriesWithUploads(driver))])].sort();
+  report.repositories = names.size;
   let done = 0;
   for (const name of all) {
-    report.repositories += names.includes(name) ? 1 : 0;
     await checkRepository(name);
     options.onProgress?.({ phase: 'repositories', done: ++done, total: all.length });
   }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createStorageDriver } from '../../src/storage.js';
-import { loadAndCheck } from '../helpers/load-check.js';
+import { expectLoadClean, loadAndCheck } from '../helpers/load-check.js';
 import { startServerProcess, writeConfigFile } from '../helpers/process-server.js';
 import { filesystemConfig } from '../helpers/server.js';
 
@@ -17,18 +17,7 @@ describe('load', { timeout: 300_000 }, () => {
     try {
       const figures = await loadAndCheck([server], await createStorageDriver(made.config.storage));
       console.log('load (filesystem, one server):', JSON.stringify({ ...figures, failures: figures.failures.slice(0, 5) }));
-      expect(figures.serverErrors).toEqual([]);
-      expect(figures.loggedErrors).toEqual([]);
-      expect(figures.failures).toEqual([]);
-      expect(figures.pullFailures).toEqual([]);
-      expect(figures.fsck).toEqual([]);
-      expect(figures.imagesVerified).toBeGreaterThan(0);
-      for (const s of figures.servers) {
-        expect(s.fdKindsAfter.inbound).toBeLessThanOrEqual(s.fdKindsIdle.inbound);
-        expect(s.fdKindsAfter.other).toBeLessThanOrEqual(s.fdKindsIdle.other);
-        expect(s.fdKindsAfter.outbound).toBeLessThanOrEqual(50); // the AWS SDK's keep-alive pool at most
-        expect(s.rssAfterMiB).toBeLessThanOrEqual(s.rssIdleMiB + 64);
-      }
+      expectLoadClean(figures);
       expect(await server.stop('SIGTERM')).toBe(0);
     } finally {
       await server.stop('SIGKILL');

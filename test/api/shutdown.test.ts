@@ -5,8 +5,10 @@
  * finishing whole, on the next process.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Client, sha256, withQuery } from '../helpers/http.js';
 import { sleep } from '../helpers/load.js';
@@ -58,6 +60,7 @@ function connectionRefused(url: string): Promise<boolean> {
 
 describe('graceful shutdown and restarts', { timeout: 120_000 }, () => {
   let configFile: string;
+  let root: string;
   let cleanup: () => Promise<void>;
   const servers: ServerProcess[] = [];
   const start = async (listen?: string) => {
@@ -69,6 +72,7 @@ describe('graceful shutdown and restarts', { timeout: 120_000 }, () => {
   beforeEach(async () => {
     const made = await filesystemConfig();
     cleanup = made.cleanup;
+    root = made.config.storage.filesystem.root;
     configFile = await writeConfigFile(made.config, `${made.config.storage.filesystem.root}.json`);
   });
   afterEach(async () => {
@@ -85,9 +89,11 @@ describe('graceful shutdown and restarts', { timeout: 120_000 }, () => {
         return { data, location: new URL(await client.startUpload('shutdown/app'), server.url).href };
       }),
     );
-    let started = 0;
-    const inFlight = uploads.map(({ data, location }) => slowPatch(location, data, 20, 80, {}, (bytes) => bytes === 30 * KiB && (started += 1)));
-    while (started < uploads.length) await sleep(20);
+    const inFlight = uploads.map(({ data, location }) => slowPatch(location, data, 20, 80));
+    // In flight means the server is at it: each upload's bytes are arriving in storage. (A
+    // connection whose request the server has not read yet is idle to Node, and closed at once.)
+    const stored = (location: string) => stat(join(root, `repositories${new URL(location).pathname.replace('/v2', '').replace('/blobs/uploads', '/_uploads')}`, 'data')).then((s) => s.size, () => 0);
+    for (const { location } of uploads) while ((await stored(location)) === 0) await sleep(20);
 
     const exited = server.stop('SIGTERM');
     await sleep(150);

@@ -6,6 +6,7 @@
  * passed. Bounded in count and time (`GC_LOAD_IMAGES`, `GC_LOAD_SECONDS`).
  */
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { collectGarbage } from '../../src/registry/gc.js';
 import { Client } from './http.js';
@@ -103,4 +104,16 @@ export async function gcUnderLoad(url: string, gcDriver: StorageDriver, checkDri
   result.fsck = await fsckErrors(checkDriver);
   result.leftovers = await unreferenced(checkDriver);
   return result;
+}
+
+/** What gc under load must come out with: every acknowledged image whole, nothing left over. */
+export function expectGcLoadClean(result: GcLoadResult): void {
+  expect(result.broken).toEqual([]);
+  expect(result.fsck).toEqual([]);
+  expect(result.leftovers).toEqual([]);
+  expect(result.acknowledged).toBeGreaterThanOrEqual(result.pushed * 0.8);
+  expect(result.verified).toBe(result.acknowledged - result.deleted);
+  expect(result.gcRuns).toBeGreaterThan(2);
+  expect(result.deleted).toBeGreaterThan(0);
+  expect(result.reused).toBeGreaterThan(0);
 }

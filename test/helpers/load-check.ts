@@ -5,6 +5,7 @@
  * `LOAD_CLIENTS` and `LOAD_SECONDS` (modest by default; the issue's 50 clients for 30 s is
  * `LOAD_CLIENTS=50 LOAD_SECONDS=30`).
  */
+import { expect } from 'vitest';
 import type { StorageDriver } from '../../storage-drivers/driver.js';
 import { AgentClient, fsckErrors, runLoad, sleep, verifyImage } from './load.js';
 import type { ServerProcess } from './process-server.js';
@@ -92,4 +93,20 @@ export async function loadAndCheck(servers: ServerProcess[], driver: StorageDriv
     fsck,
     servers: servers.map((_, i) => ({ fdsIdle: idle[i]!.fds, fdsAfter: after[i]!.fds, fdKindsIdle: idle[i]!.kinds, fdKindsAfter: after[i]!.kinds, rssIdleMiB: mib(idle[i]!.rss), rssPeakMiB: mib(peaks[i]!), rssAfterMiB: mib(after[i]!.rss) })),
   };
+}
+
+/** What a load run must come out with: nothing failed, lost or leaked. */
+export function expectLoadClean(figures: LoadFigures): void {
+  expect(figures.serverErrors).toEqual([]);
+  expect(figures.loggedErrors).toEqual([]);
+  expect(figures.failures).toEqual([]);
+  expect(figures.pullFailures).toEqual([]);
+  expect(figures.fsck).toEqual([]);
+  expect(figures.imagesVerified).toBeGreaterThan(0);
+  for (const s of figures.servers) {
+    expect(s.fdKindsAfter.inbound).toBeLessThanOrEqual(s.fdKindsIdle.inbound);
+    expect(s.fdKindsAfter.other).toBeLessThanOrEqual(s.fdKindsIdle.other);
+    expect(s.fdKindsAfter.outbound).toBeLessThanOrEqual(50); // the AWS SDK's keep-alive pool at most
+    expect(s.rssAfterMiB).toBeLessThanOrEqual(s.rssIdleMiB + 64);
+  }
 }
