@@ -3,7 +3,8 @@
  * errors (first, so every failure becomes the OCI error JSON: src/http/errors.ts) -> request id +
  * log -> API version header (src/api) -> auth (who may do what: src/auth) -> routes: /v2 (src/api),
  * /api/repositories and /api/usage (src/repositories), /token (src/auth), /webhooks and
- * /api/builds (src/builds).
+ * /api/builds (src/builds), /api/events and tag histories (src/events, which the registry tells of
+ * every push and delete).
  *
  * The route modules share the HTTP kit in src/http and reach storage only through the registry
  * layer (src/registry), which knows nothing of HTTP; generic helpers live in src/util.
@@ -17,6 +18,7 @@ import { apiVersionHeader, createApiRouter } from './api/index.js';
 import { type AuthModule, createAuth } from './auth/index.js';
 import { type BuildsModule, createBuilds } from './builds/index.js';
 import type { Config } from './config.js';
+import { createEvents, type EventsModule } from './events/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
 import { createRepositoriesRouter } from './repositories/index.js';
@@ -27,6 +29,7 @@ export interface App {
   registry: Registry;
   auth: AuthModule;
   builds: BuildsModule;
+  events: EventsModule;
   log: Logger;
   /** Every router, in order (tests walk their routes). */
   routers: HttpRouter[];
@@ -43,9 +46,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const driver = options.driver ?? (await createStorageDriver(config.storage));
-  const registry = new Registry(driver, { ...config.limits }, log);
+  const events = createEvents(config.notifications, { driver, log });
+  const { recorder } = events;
+  const registry = new Registry(driver, { ...config.limits }, log, recorder.observer);
   const auth = await createAuth(config.auth, { driver, log, listen: config.listen });
-  const builds = createBuilds(config, { registry, driver, auth, log });
+  const builds = createBuilds(config, { registry, driver, auth, log, onBuild: recorder.onBuild });
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.
@@ -96,10 +101,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       throw new RegistryError('UNSUPPORTED', `the method ${ctx.method} is not supported on this path`, { status: 405, headers: allow ? { Allow: allow } : {} });
     }
   });
-  const routers = [createApiRouter({ registry, config }), createRepositoriesRouter(registry), auth.router, builds.router];
+  const routers = [createApiRouter({ registry, config, onPull: recorder.onPull }), createRepositoriesRouter(registry), auth.router, builds.router, events.router];
   for (const router of routers) {
     koa.use(router.routes());
     koa.use(router.allowedMethods());
   }
-  return { koa, registry, auth, builds, log, routers };
+  return { koa, registry, auth, builds, events, log, routers };
 }

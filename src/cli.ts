@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * `berth <command>`: serve, gc, fsck, user, token, builds. Every command takes `--config FILE`; without
- * it the package's config/registry.yaml is used. A mistake on the command line prints one line
- * (and where to find more) and exits 2; a failure exits 1.
+ * `berth <command>`: serve, gc, fsck, user, token, builds, repos|tags|rm|du, events, tag. Every
+ * command takes `--config FILE`; without it the package's config/registry.yaml is used. A mistake
+ * on the command line prints one line (and where to find more) and exits 2; a failure exits 1.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,9 @@ commands:
   token create|revoke|list                     robot tokens for CI
   builds list|logs|trigger|cancel              automated builds
   repos, tags NAME, rm NAME:TAG, du [NAME]     what is stored: repositories, tags, delete, usage
+  events [--repository P] [--action A] [--since 24h], events test|status
+                                               the audit trail, and the notification endpoints
+  tag history NAME:TAG                         every digest a tag pointed to, when and by whom
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
@@ -85,6 +88,10 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./gc-cli.js')).runGcCommand(rest);
     case 'fsck':
       return (await import('./fsck-cli.js')).runFsckCommand(rest);
+    case 'events':
+      return (await import('./events/cli.js')).runEventsCommand(rest);
+    case 'tag':
+      return (await import('./events/cli.js')).runTagCommand(rest);
     case 'repos':
     case 'tags':
     case 'rm':
@@ -116,7 +123,7 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'fsck', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'fsck', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }

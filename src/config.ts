@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
 import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
+import { NOTIFICATIONS_SCHEMA, type NotificationsConfig, timings } from './events/config.js';
 
 export { ConfigError } from './config-schema.js';
 
@@ -37,6 +38,7 @@ export interface Config {
   auth: AuthConfig;
   builds: BuildsConfig;
   gc: GcConfig;
+  notifications: NotificationsConfig;
   log: { level: LogLevel };
 }
 
@@ -102,6 +104,7 @@ function checkCrossKeys(config: Config): void {
   if ((s3.accessKeyId === '') !== (s3.secretAccessKey === '')) {
     throw new ConfigError('storage.s3.accessKeyId and storage.s3.secretAccessKey: give both or neither (neither: the AWS credential chain)');
   }
+  timings(config.notifications);
 }
 
 const LISTEN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
@@ -137,6 +140,7 @@ export const CONFIG_SCHEMA: Field = {
         deleteUntagged: { kind: 'boolean', default: false },
       },
     },
+    notifications: NOTIFICATIONS_SCHEMA,
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },

@@ -4,7 +4,11 @@
  * Defaults come from the config's `gc:` section; flags win.
  */
 import { parseArgs } from 'node:util';
+import type { StorageDriver } from '../storage-drivers/driver.js';
 import { commandConfig, durationFlag, UsageError } from './cli-util.js';
+import type { Config } from './config.js';
+import { commandRecorder } from './events/index.js';
+import { createLogger } from './log.js';
 import { collectGarbage, type GcItem, type GcReport } from './registry/gc.js';
 import { createStorageDriver } from './storage.js';
 
@@ -52,6 +56,17 @@ function summary(report: GcReport, dryRun: boolean, grace: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Untagged manifests gc deleted, as delete events (actor `gc`). Recorded once gc is done: a gc
+ * stopped midway leaves its deletions so far without events.
+ */
+async function recordDeletions(config: Config, driver: StorageDriver, deleted: GcItem[]): Promise<void> {
+  const observer = commandRecorder(config.notifications, driver, createLogger('silent')).observer;
+  for (const item of deleted) {
+    await observer?.({ kind: 'manifest-deleted', repository: item.repository!, digest: item.digest!, tags: [] }, { actor: { name: 'gc' } });
+  }
+}
+
 export async function runGcCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -76,15 +91,19 @@ export async function runGcCommand(args: string[]): Promise<void> {
   const grace = values.grace ?? config.gc.grace;
   const dryRun = values['dry-run'];
   const items: GcItem[] = [];
-  const report = await collectGarbage(await createStorageDriver(config.storage), {
+  const driver = await createStorageDriver(config.storage);
+  const deleted: GcItem[] = [];
+  const report = await collectGarbage(driver, {
     dryRun,
     graceMs: durationFlag(grace, '--grace'),
     uploadTtlMs: durationFlag(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
     deleteUntagged: values['delete-untagged'] ?? config.gc.deleteUntagged,
     onItem: (item) => {
+      if (item.kind === 'manifest' && !dryRun) deleted.push(item);
       if (values.json) items.push(item);
       else if (values.verbose) process.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${describeItem(item)}\n`);
     },
   });
+  await recordDeletions(config, driver, deleted);
   process.stdout.write(values.json ? `${JSON.stringify({ dryRun, grace, ...report, items })}\n` : summary(report, dryRun, grace));
 }

@@ -46,6 +46,7 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   // At info level whatever the configured level: scripts and tests read the bound address here.
   log.child({}, { level: 'info' }).info({ address: `${shownHost}:${address.port}`, url, storage: describeStorage(config.storage), auth: config.auth.mode }, 'listening');
   await app.builds.start(url);
+  app.events.start(url);
   if (config.auth.mode === 'none' && !isLoopbackHost(host)) {
     if (config.auth.modeGiven) {
       log.warn({ address: url }, 'serving WITHOUT authentication on a non-loopback address (auth.mode: none): anyone who can reach it may push, pull and delete');
@@ -66,7 +67,7 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
         resolve();
       });
       server.closeIdleConnections();
-    }).then(() => app.builds.stop());
+    }).then(() => Promise.all([app.builds.stop(), app.events.stop()]).then(() => {}));
     return closing;
   };
   return { app, server, url, port: address.port, close };

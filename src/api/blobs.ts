@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { parseDigest } from '../registry/digest.js';
 import { type ApiDeps, repositoryName } from './deps.js';
-import { type HttpRouter, etag, notModified, respondEmpty } from '../http/index.js';
+import { type HttpRouter, changeOrigin, etag, notModified, respondEmpty } from '../http/index.js';
 import { parseRangeHeader } from './range.js';
 
 /** The first `length` bytes of `source`; the source is destroyed once they are through. */
@@ -69,7 +69,7 @@ export function registerBlobRoutes(router: HttpRouter, { registry }: ApiDeps): v
   router.delete('/v2/*name/blobs/:digest', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['delete']);
-    await registry.blobs.unlink(name, ctx.params.digest!);
+    await registry.blobs.unlink(name, ctx.params.digest!, changeOrigin(ctx));
     respondEmpty(ctx, 202);
   });
 }

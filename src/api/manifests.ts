@@ -2,7 +2,7 @@
 import { RegistryError } from '../registry/errors.js';
 import { manifestTooLarge } from '../registry/manifests.js';
 import { type ApiDeps, repositoryName } from './deps.js';
-import { type HttpContext, type HttpRouter, queryValues, readSmallBody, etag, notModified, respondEmpty } from '../http/index.js';
+import { type HttpContext, type HttpRouter, changeOrigin, queryValues, readSmallBody, etag, notModified, respondEmpty } from '../http/index.js';
 
 /** Most tags one `PUT ...?tag=` may set; the spec asks for at least 10. */
 const MAX_TAGS_PER_PUT = 50;
@@ -16,7 +16,7 @@ export function accepts(ctx: HttpContext, mediaType: string): boolean {
   return types.some((type) => type === mediaType || type === '*/*' || type === 'application/*');
 }
 
-export function registerManifestRoutes(router: HttpRouter, { registry, config }: ApiDeps): void {
+export function registerManifestRoutes(router: HttpRouter, { registry, config, onPull }: ApiDeps): void {
   router.get('/v2/*name/manifests/:reference', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['pull']);
@@ -36,6 +36,7 @@ export function registerManifestRoutes(router: HttpRouter, { registry, config }:
       ctx.length = manifest.size;
       return;
     }
+    if (onPull) await onPull(name, reference, manifest, changeOrigin(ctx));
     ctx.body = manifest.bytes;
   });
 
@@ -50,7 +51,7 @@ export function registerManifestRoutes(router: HttpRouter, { registry, config }:
       return;
     }
     const bytes = await readSmallBody(ctx, limit, () => manifestTooLarge(limit));
-    const result = await registry.manifests.put(name, ctx.params.reference!, bytes, ctx.get('Content-Type') || undefined, tags);
+    const result = await registry.manifests.put(name, ctx.params.reference!, bytes, ctx.get('Content-Type') || undefined, tags, changeOrigin(ctx));
     ctx.set('Location', `/v2/${name}/manifests/${result.digest}`);
     ctx.set('Docker-Content-Digest', result.digest);
     if (result.subject) ctx.set('OCI-Subject', result.subject);
@@ -61,7 +62,7 @@ export function registerManifestRoutes(router: HttpRouter, { registry, config }:
   router.delete('/v2/*name/manifests/:reference', async (ctx) => {
     const name = repositoryName(ctx);
     await ctx.state.permissions.require(name, ['delete']);
-    await registry.manifests.delete(name, ctx.params.reference!);
+    await registry.manifests.delete(name, ctx.params.reference!, changeOrigin(ctx));
     respondEmpty(ctx, 202);
   });
 }

@@ -17,7 +17,7 @@ import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
 import type { Registry } from '../registry/registry.js';
 import { matchesAny } from '../util/index.js';
-import { mountBuildsApi, runPipeline, BuildQueue, RecordStore, sweep } from './queue/index.js';
+import { type BuildRecord, mountBuildsApi, runPipeline, BuildQueue, RecordStore, sweep } from './queue/index.js';
 import { BUILD_USER, BuildahBuilder } from './buildah/index.js';
 import { type BuilderSource, commandWorks } from './builders.js';
 import { GitHubApi, StatusReporter, webhookHandler } from './github/index.js';
@@ -37,6 +37,8 @@ export interface BuildsDeps {
   driver: StorageDriver;
   auth: AuthModule;
   log: Logger;
+  /** Told when a build is queued or ends, with its log's URL (src/events), before anyone hears of it. */
+  onBuild?: (record: BuildRecord, logUrl: string) => Promise<void>;
 }
 
 const HEARTBEAT_MS = 5000;
@@ -114,7 +116,10 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
       logMaxBytes: settings.logs.maxBytes,
     },
     log,
-    (record) => statuses.report(record),
+    async (record) => {
+      statuses.report(record);
+      await deps.onBuild?.(record, `${publicUrl()}/api/builds/${record.id}/logs`);
+    },
   );
 
   const router = new Router<AppState>();

@@ -2,7 +2,7 @@
  * The HTTP kit every route module shares (the registry API in src/api, the token server in
  * src/auth, the builds API and webhook in src/builds): context.ts (what a request carries),
  * request.ts (query values, lengths, small bodies), response.ts (JSON, empty, ETags),
- * pagination.ts (`n`/`last` and the `Link` header),
+ * pagination.ts (`n`/`last` and the `Link` header), origin.ts (who asked, for the events),
  * errors.ts (the one error table and the middleware that renders every failure as OCI error JSON)
  * and connection.ts (the same JSON for what never reaches Koa: CONNECT, requests Node cannot parse).
  */
@@ -10,5 +10,6 @@ export * from './connection.js';
 export * from './context.js';
 export * from './errors.js';
 export * from './pagination.js';
+export * from './origin.js';
 export * from './request.js';
 export * from './response.js';

@@ -6,6 +6,7 @@ import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/dri
 import { parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
+import type { ChangeObserver, ChangeOrigin } from './observer.js';
 
 export interface BlobInfo {
   digest: string;
@@ -39,7 +40,10 @@ export async function deleteIfPresent(driver: StorageDriver, path: string): Prom
 }
 
 export class BlobStore {
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly observer?: ChangeObserver,
+  ) {}
 
   /** Size of the stored bytes of `digest`, or undefined when no such blob is stored at all. */
   async storedSize(digest: string): Promise<number | undefined> {
@@ -89,10 +93,11 @@ export class BlobStore {
   }
 
   /** Removes the blob from `name` (its bytes stay until garbage collection). */
-  async unlink(name: string, digest: string): Promise<void> {
+  async unlink(name: string, digest: string, origin?: ChangeOrigin): Promise<void> {
     parseDigest(digest);
     if (!(await this.isLinked(name, digest))) throw blobUnknown(digest);
     await this.driver.delete(layout.layerLink(name, digest));
+    await this.observer?.({ kind: 'blob-deleted', repository: name, digest }, origin);
   }
 
   /** Links into `name` a blob that `from` holds; false when `from` does not hold it. */

@@ -9,7 +9,8 @@
  *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link            subject -> referrer
  *     _uploads/<uuid>/data, startedat                            upload in progress
  *   /_berth/...                                                  Berth's own state: auth (src/auth/keys.ts,
- *                                                                robots.ts), builds (src/builds/queue/paths.ts)
+ *                                                                robots.ts), builds (src/builds/queue/paths.ts),
+ *                                                                events (src/events/paths.ts)
  *
  * A link file holds the digest it stands for. Repository names cannot have a part starting with
  * `_` (the name grammar forbids it), so `_layers` and the rest never collide with a nested name.

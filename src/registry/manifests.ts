@@ -11,6 +11,7 @@ import { digestsUnder } from './listing.js';
 import { LruCache } from '../util/index.js';
 import { type Descriptor, MediaType, type ManifestSummary, parseManifest, summarizeManifest } from './manifest.js';
 import { checkTag, isValidTag } from './names.js';
+import type { ChangeObserver, ChangeOrigin } from './observer.js';
 
 export interface StoredManifest extends ManifestSummary {
   digest: string;
@@ -47,9 +48,10 @@ export class ManifestStore {
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly limits: ManifestLimits,
+    private readonly observer?: ChangeObserver,
   ) {}
 
-  async put(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<PutManifestResult> {
+  async put(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = [], origin?: ChangeOrigin): Promise<PutManifestResult> {
     if (bytes.length > this.limits.maxManifestSize) throw manifestTooLarge(this.limits.maxManifestSize);
     let digest: string;
     const tags = extraTags.map(checkTag);
@@ -73,7 +75,9 @@ export class ManifestStore {
     const subject = manifest.subject?.digest;
     if (subject) await this.driver.putContent(layout.referrerLink(name, subject, digest), Buffer.from(digest));
     await this.confirmWritten(name, digest, manifest.blobs, manifest.manifests);
-    return { digest, tags: [...new Set(tags)], subject };
+    const set = [...new Set(tags)];
+    await this.observer?.({ kind: 'manifest-pushed', repository: name, digest, mediaType: manifest.mediaType, size: bytes.length, tags: set }, origin);
+    return { digest, tags: set, subject };
   }
 
   /**
@@ -114,20 +118,29 @@ export class ManifestStore {
   }
 
   /** Deletes a manifest by digest (with the tags naming it), or only a tag. */
-  async delete(name: string, reference: string): Promise<void> {
+  async delete(name: string, reference: string, origin?: ChangeOrigin): Promise<void> {
     if (!isDigest(reference)) {
       if (!isValidTag(reference)) throw manifestUnknown(reference);
+      // What the tag named, for the observer only (one read less when nobody listens).
+      const target = this.observer && (await readLink(this.driver, layout.tagCurrentLink(name, reference)));
       if (!(await deleteIfPresent(this.driver, layout.tag(name, reference)))) throw manifestUnknown(reference);
+      await this.observer?.({ kind: 'tag-deleted', repository: name, tag: reference, ...(target ? { digest: target } : {}) }, origin);
       return;
     }
     const digest = await this.resolve(name, reference);
     const bytes = await this.driver.getContent(layout.blobData(digest)).catch(() => undefined);
     await this.driver.delete(layout.manifestRevisionLink(name, digest));
+    const untagged: string[] = [];
     for (const tag of await this.tags(name)) {
-      if ((await readLink(this.driver, layout.tagCurrentLink(name, tag))) === digest) await deleteIfPresent(this.driver, layout.tag(name, tag));
+      if ((await readLink(this.driver, layout.tagCurrentLink(name, tag))) !== digest) continue;
+      if (await deleteIfPresent(this.driver, layout.tag(name, tag))) untagged.push(tag);
     }
-    const subject = bytes && this.summary(digest, bytes).subject;
-    if (subject) await deleteIfPresent(this.driver, layout.referrerLink(name, subject, digest));
+    const summary = bytes && this.summary(digest, bytes);
+    if (summary?.subject) await deleteIfPresent(this.driver, layout.referrerLink(name, summary.subject, digest));
+    await this.observer?.(
+      { kind: 'manifest-deleted', repository: name, digest, ...(summary ? { mediaType: summary.mediaType, size: summary.size } : {}), tags: untagged },
+      origin,
+    );
   }
 
   /** Tags of `name`, sorted; NAME_UNKNOWN when the repository does not exist. */

@@ -9,6 +9,7 @@ import { listRepositories } from './catalog.js';
 import { parseDigest } from './digest.js';
 import { Inventory } from './inventory.js';
 import { type ManifestLimits, ManifestStore } from './manifests.js';
+import type { ChangeObserver } from './observer.js';
 import { type UploadLimits, Uploads } from './uploads.js';
 
 export type RegistryLimits = ManifestLimits & UploadLimits;
@@ -27,10 +28,12 @@ export class Registry {
     readonly driver: StorageDriver,
     limits: RegistryLimits,
     log: Logger,
+    /** Told of every push and delete (src/registry/observer.ts); none: nobody listens. */
+    observer?: ChangeObserver,
   ) {
-    this.blobs = new BlobStore(driver);
+    this.blobs = new BlobStore(driver, observer);
     this.uploads = new Uploads(driver, this.blobs, limits, log);
-    this.manifests = new ManifestStore(driver, this.blobs, limits);
+    this.manifests = new ManifestStore(driver, this.blobs, limits, observer);
     this.inventory = new Inventory(driver);
   }
 

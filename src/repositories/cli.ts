@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { call, CONNECT_OPTIONS, CONNECT_USAGE, type Connection, connect, explainEmpty, reportRemoteErrors } from '../cli-client.js';
 import { commandConfig, UsageError } from '../cli-util.js';
 import type { Config } from '../config.js';
+import { commandRecorder } from '../events/index.js';
 import { createLogger } from '../log.js';
 import { isDigest } from '../registry/digest.js';
 import { collectGarbage } from '../registry/gc.js';
@@ -38,7 +39,11 @@ type Source = { kind: 'storage'; config: Config; registry: Registry } | { kind: 
 async function sourceOf(values: { url?: string; config?: string; user?: string; 'password-stdin'?: boolean }): Promise<Source> {
   if (values.url || values.user) return { kind: 'server', conn: await connect(values) };
   const config = commandConfig(values.config);
-  const registry = new Registry(await createStorageDriver(config.storage), { ...config.limits }, createLogger('silent'));
+  const driver = await createStorageDriver(config.storage);
+  const log = createLogger('silent');
+  // Deletes made here are events too (actor `cli`): journaled and queued for the endpoints, which
+  // a running Berth then delivers.
+  const registry = new Registry(driver, { ...config.limits }, log, commandRecorder(config.notifications, driver, log).observer);
   return { kind: 'storage', config, registry };
 }
 
@@ -120,7 +125,7 @@ export function parseTarget(target: string): { name: string; reference: string }
 
 async function rm(target: string, source: Source): Promise<void> {
   const { name, reference } = parseTarget(target);
-  if (source.kind === 'storage') await source.registry.manifests.delete(name, reference);
+  if (source.kind === 'storage') await source.registry.manifests.delete(name, reference, { actor: { name: 'cli' } });
   else await call(source.conn, 'DELETE', `/v2/${name}/manifests/${reference}`);
   const what = isDigest(reference) ? `manifest ${name}@${reference} and the tags naming it` : `tag ${name}:${reference}`;
   process.stderr.write(`deleted ${what}; run berth gc to free the bytes nothing references any more\n`);

@@ -103,5 +103,7 @@ describe('README, followed as a user would', { timeout: 300_000 }, () => {
     expect(admin).toMatch(/^demo\/multi\s+1\s+/m);
     expect(admin).toMatch(/^1\s+sha256:\S+\s+\S+ \S+\s+linux\/amd64,linux\/arm64\s/m);
     expect(admin).toContain('deleted tag demo/multi:1');
+    expect(admin).toMatch(/^\S+\s+push\s+demo\/app:1@sha256:[0-9a-f]{12}\s/m); // berth events
+    expect(admin).toMatch(/^\S+\s+delete\s+sha256:[0-9a-f]{64}\s/m); // berth tag history
   });
 });

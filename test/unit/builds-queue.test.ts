@@ -75,7 +75,7 @@ describe('build queue', () => {
 
   function make(driver: StorageDriver, gate: Gate, options: Partial<QueueOptions> = {}, states: BuildRecord[] = []) {
     const store = new RecordStore(driver, log);
-    const queue = new BuildQueue(store, gate.execute, { ...OPTIONS, ...options }, log, (r) => states.push(r));
+    const queue = new BuildQueue(store, gate.execute, { ...OPTIONS, ...options }, log, (r) => void states.push(r));
     queues.push(queue);
     return { store, queue };
   }

@@ -24,6 +24,7 @@ import { digestOf } from '../../registry/digest.js';
 import { isNonDistributable } from '../../registry/manifest.js';
 import { checkName, checkTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
+import { BUILD_USER } from '../buildah/index.js';
 import { ArchiveError } from './archive.js';
 import { type BaseImage, BaseImageError, platformString, resolveBaseImage } from './base-image.js';
 import { AUTOMATIC_BUILD_ARGS, type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
@@ -561,7 +562,7 @@ class BuildRun {
     const manifest = manifestBytes({ config: { digest: blob.digest, size: blob.bytes.length }, layers: state.layers.map((l) => l.descriptor), annotations });
     this.signal.throwIfAborted();
     const [first, ...rest] = request.tags;
-    const put = await registry.manifests.put(repository, first ?? digestOf(manifest), manifest, MANIFEST_MEDIA_TYPE, rest);
+    const put = await registry.manifests.put(repository, first ?? digestOf(manifest), manifest, MANIFEST_MEDIA_TYPE, rest, { actor: { name: BUILD_USER } });
     request.log(`Pushed ${repository}@${put.digest}${put.tags.length > 0 ? ` as ${put.tags.join(', ')}` : ''}`);
     return { digest: put.digest };
   }

@@ -75,8 +75,11 @@ export class BuildQueue {
     private readonly execute: Executor,
     private readonly options: QueueOptions,
     private readonly log: Logger,
-    /** Told of every state a build enters (for commit statuses). */
-    private readonly onState: (record: BuildRecord) => void,
+    /**
+     * Told of every state a build enters (commit statuses, events), and awaited: a build queued
+     * through a request is recorded before the request is answered.
+     */
+    private readonly onState: (record: BuildRecord) => void | Promise<void>,
   ) {}
 
   start(): void {
@@ -139,9 +142,9 @@ export class BuildQueue {
       const record: BuildRecord = { ...plan, id: newBuildId(), state: 'queued', attempt: 1, createdAt: new Date().toISOString() };
       await this.store.create(record);
       records.push(record);
-      this.onState(record);
     }
     this.kick();
+    for (const record of records) await this.onState(record);
     return records;
   }
 
@@ -160,7 +163,7 @@ export class BuildQueue {
       await this.store.save(cancelled);
       await this.store.unmarkActive(record.id);
       await this.appendLog(record.id, `==> ${message} while queued`);
-      this.onState(cancelled);
+      await this.onState(cancelled);
       return cancelled;
     }
     // Running elsewhere (or just claimed): its replica sees the request at its next heartbeat.
@@ -228,7 +231,7 @@ export class BuildQueue {
     await this.appendLog(record.id, `==> ${why}: ${next.state === 'queued' ? 'queued again' : next.state}`);
     await this.store.save(next);
     if (isFinished(next.state)) await this.store.unmarkActive(record.id);
-    this.onState(next);
+    await this.onState(next);
     this.kick();
   }
 
@@ -265,7 +268,7 @@ export class BuildQueue {
     log.line(`==> attempt ${record.attempt} on replica ${this.replica}`);
     if (await this.store.cancelRequested(record.id)) controller.abort(new StopReason('cancelled', 'cancelled'));
     await this.store.save(record);
-    this.onState(record);
+    await this.onState(record);
 
     const timeout = setTimeout(() => controller.abort(new StopReason('timeout', `timed out after ${Math.round(this.options.timeoutMs / 1000)} s (builds.timeoutSeconds)`)), this.options.timeoutMs);
     let beating: Promise<void> = Promise.resolve();
@@ -310,7 +313,7 @@ export class BuildQueue {
     await log.close().catch((err: unknown) => this.log.warn({ err, build: record.id }, 'could not write the build log'));
     await this.store.save(record);
     if (isFinished(record.state)) await this.store.unmarkActive(record.id);
-    this.onState(record);
+    await this.onState(record);
     this.log.info({ build: record.id, state: record.state, digest: record.digest, error: record.error }, 'build ended');
   }
 
