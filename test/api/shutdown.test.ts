@@ -5,7 +5,7 @@
  * finishing whole, on the next process.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -77,6 +77,7 @@ describe('graceful shutdown and restarts', { timeout: 120_000 }, () => {
   });
   afterEach(async () => {
     for (const server of servers.splice(0)) await server.stop('SIGKILL');
+    await rm(configFile, { force: true });
     await cleanup();
   });
 
