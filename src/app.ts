@@ -1,10 +1,12 @@
 /**
  * createApp(config) -> the Koa app, never listening. Middleware order:
- * errors (first, so every failure becomes the OCI error JSON: src/http/errors.ts) -> request id +
- * log -> API version header (src/api) -> auth (who may do what: src/auth) -> routes: /v2 (src/api),
- * /api/repositories and /api/usage (src/repositories), /token (src/auth), /webhooks and
- * /api/builds (src/builds), /api/events and tag histories (src/events, which the registry tells of
- * every push and delete).
+ * metrics (src/metrics: counts every answer, errors included) -> errors (so every failure becomes
+ * the OCI error JSON: src/http/errors.ts) -> trusted proxies (client address and origin:
+ * src/http/proxies.ts) -> request id + log -> read-only gate (src/http/read-only.ts) -> API
+ * version header (src/api) -> auth (who may do what: src/auth) -> routes: /healthz and /readyz
+ * (src/health), /metrics, /v2 (src/api), /api/repositories and /api/usage (src/repositories),
+ * /token (src/auth), /webhooks and /api/builds (src/builds), /api/events and tag histories
+ * (src/events, which the registry tells of every push and delete).
  *
  * The route modules share the HTTP kit in src/http and reach storage only through the registry
  * layer (src/registry), which knows nothing of HTTP; generic helpers live in src/util.
@@ -13,12 +15,14 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
-import { errorMiddleware, isClientGone, refuseUnreadablePath, type AppState, type HttpRouter } from './http/index.js';
+import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, refuseUnreadablePath, TrustedProxies, type AppState, type HttpRouter } from './http/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
 import { type AuthModule, createAuth } from './auth/index.js';
 import { type BuildsModule, createBuilds } from './builds/index.js';
 import type { Config } from './config.js';
 import { createEvents, type EventsModule } from './events/index.js';
+import { Health } from './health/index.js';
+import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
 import { createRepositoriesRouter } from './repositories/index.js';
@@ -30,6 +34,8 @@ export interface App {
   auth: AuthModule;
   builds: BuildsModule;
   events: EventsModule;
+  metrics: Metrics;
+  health: Health;
   log: Logger;
   /** Every router, in order (tests walk their routes). */
   routers: HttpRouter[];
@@ -41,16 +47,39 @@ export interface AppOptions {
   driver?: StorageDriver;
 }
 
+/** `trustedProxies`, plus everything under the deprecated `auth.trustForwardedHeaders: true`. */
+export function trustedProxyList(config: Config): string[] {
+  return config.auth.trustForwardedHeaders ? [...config.trustedProxies, '0.0.0.0/0', '::/0'] : config.trustedProxies;
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
-  const driver = options.driver ?? (await createStorageDriver(config.storage));
+  const metrics = new Metrics();
+  const driver = new MeteredDriver(options.driver ?? (await createStorageDriver(config.storage)), metrics);
   const events = createEvents(config.notifications, { driver, log });
   const { recorder } = events;
-  const registry = new Registry(driver, { ...config.limits }, log, recorder.observer);
-  const auth = await createAuth(config.auth, { driver, log, listen: config.listen });
-  const builds = createBuilds(config, { registry, driver, auth, log, onBuild: recorder.onBuild });
+  const registry = new Registry(driver, { ...config.limits }, log, {
+    changes: recorder.observer,
+    bytesReceived: (n) => metrics.blobBytes.inc({ direction: 'in' }, n),
+  });
+  const auth = await createAuth(config.auth, { driver, log, listen: config.listen, onLogin: (result) => metrics.authLogins.inc({ result }) });
+  // A build's own thread opens the storage itself: only storage a second driver can share.
+  const threadStorage = options.driver || config.storage.driver === 'memory' ? undefined : config.storage;
+  const builds = createBuilds(config, {
+    registry,
+    driver,
+    auth,
+    log,
+    threadStorage,
+    onBuild: recorder.onBuild,
+    observer: recorder.observer,
+    onFinished: (result) => metrics.builds.inc({ result }),
+  });
+  metrics.watchBuildQueue(() => builds.queuedCount());
+  metrics.watchEventDeliveries(() => events.stats());
+  const health = new Health(driver);
   const koa = new Koa<AppState>({ proxy: false });
   // Errors after the response started end here: log, no reply. A client that closes the
   // connection early (or right after reading the last byte, as Go clients do) is no fault.
@@ -59,7 +88,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     log[clientGone ? 'debug' : 'warn']({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, clientGone ? 'client closed the connection' : 'response stream failed');
   });
 
+  koa.use(httpMetrics(metrics));
   koa.use(errorMiddleware);
+  koa.use(proxyMiddleware(new TrustedProxies(trustedProxyList(config))));
   koa.use(async (ctx, next) => {
     const given = ctx.get('X-Request-Id');
     const requestId = REQUEST_ID.test(given) ? given : randomUUID();
@@ -67,6 +98,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     const remote = ctx.ip; // read now: it is gone once the socket closes
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
+    ctx.state.bodyTimeoutMs = config.timeouts.body * 1000;
     ctx.set('X-Request-Id', requestId);
     ctx.res.once('close', () => {
       ctx.state.log.info(
@@ -87,6 +119,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     await next();
   });
   koa.use(refuseUnreadablePath);
+  if (config.readOnly) koa.use(readOnlyMiddleware);
   koa.use(apiVersionHeader);
   koa.use(auth.middleware);
 
@@ -101,10 +134,18 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       throw new RegistryError('UNSUPPORTED', `the method ${ctx.method} is not supported on this path`, { status: 405, headers: allow ? { Allow: allow } : {} });
     }
   });
-  const routers = [createApiRouter({ registry, config, onPull: recorder.onPull }), createRepositoriesRouter(registry), auth.router, builds.router, events.router];
+  const routers = [
+    health.router(),
+    createApiRouter({ registry, config, onPull: recorder.onPull }),
+    createRepositoriesRouter(registry),
+    auth.router,
+    builds.router,
+    events.router,
+  ];
+  if (config.metrics.enabled && config.metrics.listen === '') routers.push(metrics.router());
   for (const router of routers) {
     koa.use(router.routes());
     koa.use(router.allowedMethods());
   }
-  return { koa, registry, auth, builds, events, log, routers };
+  return { koa, registry, auth, builds, events, metrics, health, log, routers };
 }

@@ -28,6 +28,7 @@ commands:
   events [--repository P] [--action A] [--since 24h], events test|status
                                                the audit trail, and the notification endpoints
   tag history NAME:TAG                         every digest a tag pointed to, when and by whom
+  healthcheck [--ready]                        exit 0 when the server answers /healthz (/readyz)
 
 options:
   --config FILE   config file (default: the package's config/registry.yaml)
@@ -71,6 +72,8 @@ async function serve(args: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // SIGHUP re-reads the TLS certificate files (renewed in place); without TLS it does nothing.
+  process.on('SIGHUP', () => void running.reload());
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -92,6 +95,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./events/cli.js')).runEventsCommand(rest);
     case 'tag':
       return (await import('./events/cli.js')).runTagCommand(rest);
+    case 'healthcheck':
+      return (await import('./health/cli.js')).runHealthcheckCommand(rest);
     case 'repos':
     case 'tags':
     case 'rm':
@@ -123,7 +128,7 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'fsck', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'fsck', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }

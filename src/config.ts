@@ -12,6 +12,8 @@ import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
 import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
 import { NOTIFICATIONS_SCHEMA, type NotificationsConfig, timings } from './events/config.js';
+import { checkProxies } from './http/proxies.js';
+import { checkTlsConfig, TLS_SCHEMA, type TlsConfig } from './tls/config.js';
 
 export { ConfigError } from './config-schema.js';
 
@@ -35,10 +37,34 @@ export interface Config {
     /** Honour `?mount=` without `from`, from any repository the caller may pull. */
     automaticMount: boolean;
   };
+  /** How long the server waits for clients (seconds): nobody may hold a connection for free. */
+  timeouts: {
+    /** To receive a request's headers. */
+    headers: number;
+    /** To receive a small body whole (manifests, token requests, webhooks, API calls); not blob uploads. */
+    body: number;
+    /** A connection with no byte moving either way (a stalled upload or download). */
+    idle: number;
+    /** A keep-alive connection between requests. */
+    keepAlive: number;
+  };
   auth: AuthConfig;
   builds: BuildsConfig;
   gc: GcConfig;
   notifications: NotificationsConfig;
+  tls: TlsConfig;
+  /** Pulls served, every write refused (405 UNSUPPORTED): for maintenance and mirrors. */
+  readOnly: boolean;
+  /**
+   * Addresses (CIDRs) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (the
+   * token realm, the logged client address). Default: loopback, a proxy on the same host.
+   */
+  trustedProxies: string[];
+  metrics: {
+    enabled: boolean;
+    /** "" = /metrics on the main listener; or HOST:PORT of a listener of its own. */
+    listen: string;
+  };
   log: { level: LogLevel };
 }
 
@@ -50,6 +76,8 @@ export interface GcConfig {
   uploadTtl: string;
   /** Also delete manifests no tag reaches (keeping indexes' children and referrers of what stays). */
   deleteUntagged: boolean;
+  /** Run gc in the server this often (one replica per period); "" = never. */
+  schedule: string;
 }
 
 export interface S3Config {
@@ -105,6 +133,8 @@ function checkCrossKeys(config: Config): void {
     throw new ConfigError('storage.s3.accessKeyId and storage.s3.secretAccessKey: give both or neither (neither: the AWS credential chain)');
   }
   timings(config.notifications);
+  checkTlsConfig(config.tls);
+  if (config.gc.schedule !== '' && /^0+[smhdwy]?$/.test(config.gc.schedule)) throw new ConfigError('gc.schedule: must be longer than 0 (or empty: off)');
 }
 
 const LISTEN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
@@ -130,6 +160,15 @@ export const CONFIG_SCHEMA: Field = {
       },
     },
     uploads: { kind: 'object', fields: { automaticMount: { kind: 'boolean', default: true } } },
+    timeouts: {
+      kind: 'object',
+      fields: {
+        headers: { kind: 'integer', default: 20, min: 1, max: 3600 },
+        body: { kind: 'integer', default: 30, min: 1, max: 3600 },
+        idle: { kind: 'integer', default: 120, min: 1, max: 86_400 },
+        keepAlive: { kind: 'integer', default: 5, min: 1, max: 3600 },
+      },
+    },
     auth: AUTH_SCHEMA,
     builds: BUILDS_SCHEMA,
     gc: {
@@ -138,6 +177,17 @@ export const CONFIG_SCHEMA: Field = {
         grace: { kind: 'string', default: '1h', pattern: DURATION, hint: 'must be a duration like 30m, 1h or 2d' },
         uploadTtl: { kind: 'string', default: '24h', pattern: DURATION, hint: 'must be a duration like 6h, 24h or 7d' },
         deleteUntagged: { kind: 'boolean', default: false },
+        schedule: { kind: 'string', default: '', pattern: /^(|\d{1,15}[smhdwy]?)$/, hint: 'must be a duration like 6h or 1d, or empty (off)' },
+      },
+    },
+    tls: TLS_SCHEMA,
+    readOnly: { kind: 'boolean', default: false },
+    trustedProxies: { kind: 'custom', default: ['127.0.0.0/8', '::1/128'], check: checkProxies },
+    metrics: {
+      kind: 'object',
+      fields: {
+        enabled: { kind: 'boolean', default: true },
+        listen: { kind: 'string', default: '', pattern: /^(|(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, hint: 'must be HOST:PORT (for example 127.0.0.1:9090) or empty' },
       },
     },
     notifications: NOTIFICATIONS_SCHEMA,

@@ -33,9 +33,12 @@ export class CheckedDriver implements StorageDriver {
     this.minChunkSize = inner.minChunkSize ?? 0;
     const redirect = inner.redirectURL?.bind(inner);
     if (redirect) this.redirectURL = (path, method) => this.run(path, () => redirect(path, method));
+    const exposed = inner.exposed?.bind(inner);
+    if (exposed) this.exposed = (path) => this.run(path, () => exposed(path));
   }
 
   readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  readonly exposed?: (path: string) => Promise<string | undefined>;
 
   getContent(path: string): Promise<Buffer> {
     return this.run(path, () => this.inner.getContent(path));

@@ -62,6 +62,13 @@ export interface StorageDriver {
    */
   redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
 
+  /**
+   * For drivers on this host's disk: the local file behind `path` when users of the host other
+   * than Berth's could read it (its mode, or a folder above it, lets them), else undefined. Berth
+   * warns at start about secret files that are exposed this way.
+   */
+  exposed?(path: string): Promise<string | undefined>;
+
   /** The smallest chunk the driver handles efficiently, for `OCI-Chunk-Min-Length`; 0: none. */
   readonly minChunkSize?: number;
 }

@@ -9,6 +9,9 @@
  *   `_uploads/` and moved into place by rename, which is atomic.
  * - Deleting removes empty parent folders too, so the tree looks like the S3 one (folders exist
  *   only while they hold files); writers re-create parents when a delete races with them.
+ * - Everything is private to Berth's user, whatever the umask: files 0600, folders 0700. The
+ *   storage holds private images, the token signing key and robot tokens alike; nobody else on
+ *   the host has a reason to read any of it (back it up as that user, or as root).
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
@@ -23,8 +26,11 @@ import {
   PathNotFoundError,
   type StorageDriver,
 } from './driver.js';
+import { readableByOthers } from './file-access.js';
 
 const TMP_DIR = '~tmp';
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 /**
  * Bytes per read of a download: 4 MiB reads measured ~20% faster pulls than 1 MiB here, for a
  * few MiB of memory per download in flight.
@@ -117,7 +123,7 @@ export class FilesystemDriver implements StorageDriver {
       const handle = await open(full, 'a');
       return new FilesystemWriter(handle, info.size, () => this.discard(path));
     }
-    const handle = await this.withParents(full, (target) => open(target, 'w'));
+    const handle = await this.withParents(full, (target) => open(target, 'w', FILE_MODE));
     return new FilesystemWriter(handle, 0, () => this.discard(path));
   }
 
@@ -175,6 +181,16 @@ export class FilesystemDriver implements StorageDriver {
     await this.pruneEmptyParents(path);
   }
 
+  async exposed(path: string): Promise<string | undefined> {
+    const full = this.full(path);
+    try {
+      return (await readableByOthers(full)) ? full : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
   private async discard(path: string): Promise<void> {
     await rm(this.full(path), { force: true });
     await this.pruneEmptyParents(path);
@@ -197,7 +213,7 @@ export class FilesystemDriver implements StorageDriver {
    */
   private async withParents<T>(target: string, op: (target: string) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: DIR_MODE });
       try {
         return await op(target);
       } catch (err) {
@@ -208,7 +224,7 @@ export class FilesystemDriver implements StorageDriver {
 
   private async writeTemp(data: Uint8Array): Promise<string> {
     const temp = join(this.root, TMP_DIR, `${Date.now()}-${randomBytes(8).toString('hex')}`);
-    const handle = await this.withParents(temp, (target) => open(target, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644));
+    const handle = await this.withParents(temp, (target) => open(target, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, FILE_MODE));
     try {
       await handle.writeFile(data);
       await handle.sync();

@@ -2,9 +2,11 @@
  * The 401/403 answers of a registry under token auth (RFC 6750 section 3, as distribution's
  * token.md uses it): `WWW-Authenticate: Bearer realm="<token endpoint>",service="<service>",
  * scope="<what the request needed>"`, with `error="invalid_token"` or `error="insufficient_scope"`
- * when a token was given. The realm is `auth.realm`, else the request's own origin + `/token`.
+ * when a token was given. The realm is `auth.realm`, else the origin the client used + `/token`
+ * (behind a proxy listed in `trustedProxies`, its X-Forwarded-Proto and -Host).
  */
 import type { Context } from 'koa';
+import type { AppState } from '../http/index.js';
 import { RegistryError } from '../registry/errors.js';
 import type { AuthConfig } from './config.js';
 import type { Action } from './permissions.js';
@@ -22,10 +24,6 @@ const HOST = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
 /** A challenge parameter value: quoted, with `"` and `\` escaped (our values rarely hold them). */
 function quote(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-}
-
-function firstValue(header: string): string {
-  return header.split(',')[0]!.trim();
 }
 
 /** The scope a repository request needs: push implies pull, as clients ask (`pull,push`). */
@@ -56,17 +54,12 @@ function detailOf(scope: string | undefined): unknown {
 export class Challenger {
   constructor(private readonly config: AuthConfig) {}
 
-  /** Where clients get tokens. */
+  /** Where clients get tokens: the scheme and host the client used (src/http/proxies.ts) + /token. */
   realm(ctx: Context): string {
     if (this.config.realm) return this.config.realm;
-    let proto = ctx.protocol;
-    let host = ctx.get('Host');
-    if (this.config.trustForwardedHeaders) {
-      const forwardedProto = firstValue(ctx.get('X-Forwarded-Proto')).toLowerCase();
-      if (forwardedProto === 'http' || forwardedProto === 'https') proto = forwardedProto;
-      const forwardedHost = firstValue(ctx.get('X-Forwarded-Host'));
-      if (forwardedHost) host = forwardedHost;
-    }
+    const origin = (ctx.state as AppState).origin;
+    const proto = origin?.protocol ?? ctx.protocol;
+    let host = origin ? origin.host : ctx.get('Host');
     if (!HOST.test(host)) {
       // No usable Host header: name the address the request came in on.
       const socket = ctx.req.socket;

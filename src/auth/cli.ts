@@ -26,7 +26,8 @@ const USER_USAGE = `usage: berth user <add|passwd|remove|list> [NAME] [options]
   list                             list user names
 
 options:
-  --password-stdin   read the password from standard input (one trailing newline is dropped)
+  --password-stdin   read the password from standard input (one trailing newline is dropped);
+                     passwords have at least 12 characters
   --config FILE      config file (its auth.usersFile is the file changed)
 `;
 
@@ -76,6 +77,9 @@ async function prompt(question: string): Promise<string> {
   }
 }
 
+/** Shorter passwords are refused: a users file may leak, and bcrypt at cost 10 only slows guessing. */
+export const MIN_PASSWORD_LENGTH = 12;
+
 async function readPassword(fromStdin: boolean): Promise<string> {
   let password: string;
   if (fromStdin) {
@@ -88,6 +92,8 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   }
   if (password === '') throw new UsageError('the password is empty');
   if (/[\r\n]/.test(password)) throw new UsageError('the password must be one line');
+  if ([...password].length < MIN_PASSWORD_LENGTH) throw new UsageError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+
   if (Buffer.byteLength(password) > 72) throw new UsageError('the password is longer than 72 bytes (bcrypt ignores the rest): choose a shorter one');
   return password;
 }
@@ -133,7 +139,8 @@ export async function runUserCommand(args: string[]): Promise<void> {
     return;
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-  const file = commandConfig(values.config).auth.usersFile;
+  const auth = commandConfig(values.config).auth;
+  const file = auth.usersFile;
   const users = await readUsers(file);
 
   if (command === 'list') {
@@ -156,6 +163,12 @@ export async function runUserCommand(args: string[]): Promise<void> {
   users.set(name, await bcrypt.hash(password, BCRYPT_COST));
   await writeUsers(file, users);
   process.stderr.write(`${command === 'add' ? 'added user' : 'changed the password of'} ${name} in ${file}\n`);
+  if (auth.mode !== 'token') {
+    process.stderr.write(
+      `berth: warning: auth.mode is none in ${values.config ?? 'the default config'}: the server asks nobody for a password ` +
+        `until auth.mode is token (and auth.usersFile names ${file})\n`,
+    );
+  }
 }
 
 /** A token as `token list --json` and `token create --json` show it: never its hash, scopes as written. */

@@ -24,6 +24,16 @@ export interface LoginBackoffConfig {
   forgetAfter: number;
 }
 
+/** bcrypt runs on worker threads, never on the event loop; these bound how much of it may wait. */
+export interface PasswordChecksConfig {
+  /** Threads that compare passwords; 0: one less than the CPUs, at least 1. */
+  threads: number;
+  /** Checks running or waiting, all clients together; beyond: 429 with Retry-After. */
+  maxPending: number;
+  /** Checks running or waiting from one client address; beyond: 429 with Retry-After. */
+  maxPendingPerClient: number;
+}
+
 export interface ExternalIssuerConfig {
   /** The `iss` of the other token server's tokens; empty: no external issuer. */
   issuer: string;
@@ -45,7 +55,10 @@ export interface AuthConfig {
   issuer: string;
   /** Token endpoint URL; empty: built from the request's Host + /token. */
   realm: string;
-  /** Build the realm from X-Forwarded-Proto/-Host (only behind a proxy that sets them). */
+  /**
+   * Deprecated (use `trustedProxies`): believe X-Forwarded-* from every address, as if
+   * `trustedProxies` held 0.0.0.0/0 and ::/0. Logged as a warning at start.
+   */
   trustForwardedHeaders: boolean;
   /** A private key file (PEM or JWK); empty: a key generated once and kept in storage. */
   signingKeyFile: string;
@@ -62,6 +75,7 @@ export interface AuthConfig {
   teams: Record<string, string[]>;
   rules: AccessRule[];
   loginBackoff: LoginBackoffConfig;
+  passwordChecks: PasswordChecksConfig;
   external: ExternalIssuerConfig;
 }
 
@@ -129,6 +143,14 @@ export const AUTH_SCHEMA: Field = {
         baseDelayMs: { kind: 'integer', default: 1000, min: 1, max: 3_600_000 },
         maxDelayMs: { kind: 'integer', default: 60_000, min: 1, max: 3_600_000 },
         forgetAfter: { kind: 'integer', default: 900, min: 1, max: 86_400 },
+      },
+    },
+    passwordChecks: {
+      kind: 'object',
+      fields: {
+        threads: { kind: 'integer', default: 0, min: 0, max: 64 },
+        maxPending: { kind: 'integer', default: 64, min: 1, max: 100_000 },
+        maxPendingPerClient: { kind: 'integer', default: 8, min: 1, max: 100_000 },
       },
     },
     external: {

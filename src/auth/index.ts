@@ -18,9 +18,13 @@ import { type AuthConfig, checkAuthConfig } from './config.js';
 import { loadExternalKeys, loadSigningKey, ownVerificationKey } from './keys.js';
 import { Authenticator } from './login.js';
 import { authMiddleware } from './middleware.js';
-import { type Action, everythingAllowed, pullsOnly } from './permissions.js';
+import { PasswordChecker } from './password-checks.js';
+import { type Action, everythingAllowed, type PrincipalRef, pullsOnly } from './permissions.js';
+import { repositoryActions, type UserPrincipal } from './grants.js';
+import { isValidName } from '../registry/names.js';
 import { RobotStore } from './robots.js';
 import { createTokenRouter } from './routes.js';
+import { warnAboutExposedSecrets } from './secret-files.js';
 import { TokenService } from './token.js';
 import { UserStore } from './users.js';
 
@@ -40,6 +44,12 @@ export interface AuthModule {
    * on `repository`. Undefined when auth is off (no token needed).
    */
   issueInternalToken(subject: string, repository: string, actions: Action[], ttlSeconds: number): Promise<string | undefined>;
+  /**
+   * Whether `who` (undefined: an anonymous caller) may pull `repository` now, by the rules and
+   * the robot token's scope: what a build triggered by hand may read on its caller's behalf. A
+   * user since removed, or a token since revoked, has anonymous rights only. True with auth off.
+   */
+  mayPull(who: PrincipalRef | undefined, repository: string): Promise<boolean>;
 }
 
 export interface AuthDeps {
@@ -47,6 +57,8 @@ export interface AuthDeps {
   log: Logger;
   /** The configured listen address: without auth, writes are open only on loopback unless `auth.mode: none` was chosen. */
   listen: string;
+  /** Told of every sign-in's outcome (metrics). */
+  onLogin?: (result: 'success' | 'failure' | 'throttled') => void;
 }
 
 export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<AuthModule> {
@@ -59,6 +71,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
       },
       router: new Router<AppState>(),
       issueInternalToken: async () => undefined,
+      mayPull: async () => true,
     };
   }
 
@@ -69,12 +82,13 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
   }
   const log = deps.log.child({ component: 'auth' });
   const signing = await loadSigningKey(config, deps.driver, log);
+  await warnAboutExposedSecrets(config, deps.driver, log);
   const externalKeys = config.external.issuer ? await loadExternalKeys(config, log) : [];
   const tokens = new TokenService(config, signing, [ownVerificationKey(signing)], externalKeys);
   const policy = new AccessPolicy(config.rules, config.teams);
   const robots = new RobotStore(deps.driver);
   const users = new UserStore(config.usersFile, log);
-  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), log);
+  const authenticator = new Authenticator(users, robots, new LoginBackoff(config.loginBackoff), new PasswordChecker(config.passwordChecks), log, deps.onLogin);
   const challenger = new Challenger(config);
   log.info({ kid: signing.kid, alg: signing.alg, usersFile: config.usersFile, externalIssuer: config.external.issuer || undefined }, 'token auth on');
 
@@ -89,6 +103,15 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
         ttl: ttlSeconds,
       });
       return token;
+    },
+    async mayPull(who, repository) {
+      if (!isValidName(repository)) return false;
+      let principal: UserPrincipal | undefined;
+      if (who && (await users.exists(who.user))) {
+        const robot = who.robot === undefined ? undefined : await robots.current(who.robot);
+        if (who.robot === undefined || robot?.user === who.user) principal = { name: who.user, ...(robot ? { robot } : {}) };
+      }
+      return repositoryActions(policy, principal, repository).has('pull');
     },
   };
 }

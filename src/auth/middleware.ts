@@ -9,7 +9,9 @@
  *   401 `insufficient_scope` if asking again could help, 403 DENIED if the signed-in subject may
  *   not do it at all.
  * - `Basic` (curl, scripts; Docker clients use tokens): checked like a /token login, with the
- *   same backoff, and cached briefly by a hash of the header so bcrypt does not run per request.
+ *   same backoff, and cached briefly by a hash of the header so bcrypt does not run per request;
+ *   a cached hit still asks whether the user (and robot token) stands, so removing a user or
+ *   revoking a token counts at once.
  */
 import { createHash } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
@@ -22,8 +24,8 @@ import type { AccessPolicy } from './access.js';
 import { CATALOG_SCOPE, type Challenger, repositoryScope } from './challenge.js';
 import { parseAuthorization } from './credentials.js';
 import { catalogAllowed, repositoryActions, type UserPrincipal } from './grants.js';
-import type { Authenticator } from './login.js';
-import type { Action, Permissions } from './permissions.js';
+import { type Authenticator, describeRefusal, type LoginRefusal } from './login.js';
+import type { Action, Permissions, PrincipalRef } from './permissions.js';
 import type { RobotStore } from './robots.js';
 import { TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
@@ -42,14 +44,24 @@ type Identity =
   | { kind: 'token'; token: VerifiedToken; ruled: boolean; principal?: UserPrincipal }
   | { kind: 'user'; principal: UserPrincipal };
 
-/** How long a checked Basic header is trusted without bcrypt (a new password takes this long). */
+/**
+ * A 403's message: what was refused, on which repository, for whom, and what that caller may do
+ * there (`alice may pull team/app but not delete`). Names only the caller's own rights.
+ */
+export function deniedMessage(who: string, repository: string, allowed: ReadonlySet<Action>, wanted: readonly Action[]): string {
+  const refused = wanted.filter((a) => !allowed.has(a));
+  const may = (['pull', 'push', 'delete'] as const).filter((a) => allowed.has(a));
+  const list = (actions: readonly string[]): string => (actions.length <= 1 ? actions.join('') : `${actions.slice(0, -1).join(', ')} or ${actions[actions.length - 1]}`);
+  if (may.length === 0) return `${who} may not ${list(refused)} ${repository} (no rule gives ${who} any access to it)`;
+  return `${who} may ${may.join(', ')} ${repository} but not ${list(refused)}`;
+}
+
+/** How long a checked Basic header skips bcrypt (the user and token are still asked about on each use). */
 const BASIC_CACHE_MS = 30_000;
 
-export function tooManyAttempts(retryAfterMs: number): RegistryError {
-  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return new RegistryError('TOOMANYREQUESTS', `too many failed sign-ins for this user: retry in ${seconds}s`, {
-    headers: { 'Retry-After': String(seconds) },
-  });
+export function tooManyAttempts(refusal: LoginRefusal): RegistryError {
+  const { seconds, message } = describeRefusal(refusal);
+  return new RegistryError('TOOMANYREQUESTS', message, { headers: { 'Retry-After': String(seconds) } });
 }
 
 function describe(identity: Identity): string {
@@ -110,7 +122,9 @@ class RequestPermissions implements Permissions {
           principal = { name: token.subject };
           if (token.robot) {
             const robot = await core.robots.active(token.robot);
-            if (!robot || robot.user !== token.subject) throw core.challenger.unauthorized(ctx, 'token revoked', { error: 'invalid_token' });
+            if (!robot || robot.user !== token.subject) {
+              throw core.challenger.unauthorized(ctx, `robot token ${token.robot} was revoked or has expired: sign in again with a valid one`, { error: 'invalid_token' });
+            }
             principal.robot = robot;
           }
         }
@@ -119,13 +133,17 @@ class RequestPermissions implements Permissions {
       case 'basic': {
         const key = createHash('sha256').update(ctx.get('Authorization')).digest('base64');
         const hit = this.basicCache.get(key);
-        if (hit && hit.until > Date.now() && (!hit.principal.robot || (await core.robots.active(hit.principal.robot.id)))) {
-          return { kind: 'user', principal: hit.principal };
+        if (hit && hit.until > Date.now()) {
+          // The bcrypt work is what the cache saves; whether the user or token still stands is
+          // asked every time (cheap), so a removal or revocation counts at once.
+          const principal = await core.authenticator.stillValid(hit.principal);
+          if (principal) return { kind: 'user', principal };
+          this.basicCache.delete(key);
         }
-        const result = await core.authenticator.login(credentials.username, credentials.password, 'basic');
+        const result = await core.authenticator.login(credentials.username, credentials.password, 'basic', ctx.ip);
         if (!result.ok) {
-          if (result.retryAfterMs) throw tooManyAttempts(result.retryAfterMs);
-          throw core.challenger.unauthorized(ctx, 'invalid username or password');
+          if (result.refused) throw tooManyAttempts(result.refused);
+          throw core.challenger.unauthorized(ctx, result.reason ?? 'invalid username or password');
         }
         this.basicCache.set(key, { principal: result.principal, until: Date.now() + BASIC_CACHE_MS });
         return { kind: 'user', principal: result.principal };
@@ -145,13 +163,13 @@ class RequestPermissions implements Permissions {
       }
       case 'user': {
         const allowed = repositoryActions(core.policy, identity.principal, repository);
-        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.denied(ctx, 'requested access to the resource is denied', scope);
+        return actions.every((a) => allowed.has(a)) ? undefined : core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope);
       }
       case 'token': {
         if (actions.every((a) => tokenAllows(identity.token, 'repository', repository, a))) return undefined;
         if (identity.principal) {
           const allowed = repositoryActions(core.policy, identity.principal, repository);
-          if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, 'requested access to the resource is denied', scope);
+          if (!actions.every((a) => allowed.has(a))) return core.challenger.denied(ctx, deniedMessage(describe(identity), repository, allowed, actions), scope);
         }
         const message = identity.token.subject === '' ? 'authentication required' : 'the token does not grant this access';
         return core.challenger.unauthorized(ctx, message, { scope, error: 'insufficient_scope' });
@@ -168,6 +186,16 @@ class RequestPermissions implements Permissions {
     return (await this.check(repository, [action])) === undefined;
   }
 
+  async authenticate(): Promise<void> {
+    await this.resolve();
+  }
+
+  async principal(): Promise<PrincipalRef | undefined> {
+    const identity = await this.resolve();
+    const principal = identity.kind === 'anonymous' ? undefined : identity.principal;
+    return principal && { user: principal.name, ...(principal.robot ? { robot: principal.robot.id } : {}) };
+  }
+
   async requireAuthenticated(): Promise<void> {
     const identity = await this.resolve();
     if (identity.kind === 'anonymous') throw this.core.challenger.unauthorized(this.ctx, 'authentication required');
@@ -180,12 +208,12 @@ class RequestPermissions implements Permissions {
       case 'anonymous':
         throw core.challenger.unauthorized(ctx, 'authentication required', { scope: CATALOG_SCOPE });
       case 'user':
-        if (!catalogAllowed(identity.principal)) throw core.challenger.denied(ctx, 'requested access to the resource is denied', CATALOG_SCOPE);
+        if (!catalogAllowed(identity.principal)) throw core.challenger.denied(ctx, `${describe(identity)} may not list the catalog`, CATALOG_SCOPE);
         return;
       case 'token':
         if (tokenAllows(identity.token, 'registry', 'catalog', '*')) return;
         if (identity.principal && !catalogAllowed(identity.principal)) {
-          throw core.challenger.denied(ctx, 'requested access to the resource is denied', CATALOG_SCOPE);
+          throw core.challenger.denied(ctx, `${describe(identity)} may not list the catalog`, CATALOG_SCOPE);
         }
         throw core.challenger.unauthorized(ctx, 'the token does not grant this access', { scope: CATALOG_SCOPE, error: 'insufficient_scope' });
     }

@@ -7,7 +7,19 @@ import type { CanRead } from '../registry/registry.js';
 
 export type Action = 'pull' | 'push' | 'delete';
 
+/** A signed-in caller as work done later on its behalf remembers it (a build triggered by hand). */
+export interface PrincipalRef {
+  user: string;
+  /** The robot token it signed in with, whose scope also bounds it. */
+  robot?: string;
+}
+
 export interface Permissions {
+  /**
+   * Checks the credentials the request carries, if any (throws UNAUTHORIZED for bad ones;
+   * anonymous is fine): for handlers that must know who asks before they look anything up.
+   */
+  authenticate(): Promise<void>;
   /** Throws UNAUTHORIZED (with a challenge) or DENIED unless every action is allowed. */
   require(repository: string, actions: Action[]): Promise<void>;
   /** Whether one action is allowed, without throwing. */
@@ -21,6 +33,11 @@ export interface Permissions {
   requireCatalog(): Promise<void>;
   /** A predicate for the repositories the caller may read; undefined when it may read all. */
   readable(): CanRead | undefined;
+  /**
+   * The signed-in user (and robot token) behind the request; undefined for anonymous callers,
+   * tokens from another issuer, and without auth.
+   */
+  principal(): Promise<PrincipalRef | undefined>;
   /** Who the caller is, for logs: a user name, `anonymous`, or undefined without auth. */
   readonly subject?: string;
 }
@@ -31,6 +48,7 @@ export interface Permissions {
  * accident must not mean open to pushes and deletes by anyone.
  */
 export const pullsOnly: Permissions = {
+  async authenticate() {},
   async require(repository, actions) {
     const refused = actions.filter((action) => action !== 'pull');
     if (refused.length === 0) return;
@@ -50,10 +68,14 @@ export const pullsOnly: Permissions = {
   readable() {
     return undefined;
   },
+  async principal() {
+    return undefined;
+  },
 };
 
 /** Without auth (`auth.mode: none`) everybody may do everything. */
 export const everythingAllowed: Permissions = {
+  async authenticate() {},
   async require() {},
   async requireAuthenticated() {},
   async can() {
@@ -61,6 +83,9 @@ export const everythingAllowed: Permissions = {
   },
   async requireCatalog() {},
   readable() {
+    return undefined;
+  },
+  async principal() {
     return undefined;
   },
 };

@@ -35,6 +35,24 @@ export interface RobotRecord {
 
 export class RobotScopeError extends Error {}
 
+export type RobotCheck =
+  | { ok: true; record: RobotRecord }
+  | { ok: false; id?: string; reason: 'not a token' | 'revoked' | 'wrong secret' | 'another user' }
+  /** Only when the secret is right: whoever holds it may hear that it expired. */
+  | { ok: false; id: string; reason: 'expired'; expires: string };
+
+/**
+ * Why a robot-token secret was refused, as the caller may hear it: its record is gone (revoked;
+ * a secret of the robot format whose record never existed reads the same, so nothing leaks), or
+ * the secret is right and the token expired. Undefined for anything else (a wrong secret).
+ */
+export function refusalForCaller(check: RobotCheck): string | undefined {
+  if (check.ok) return undefined;
+  if (check.reason === 'revoked') return `robot token ${check.id} was revoked (or never existed)`;
+  if (check.reason === 'expired') return `robot token ${check.id} expired at ${check.expires}`;
+  return undefined;
+}
+
 const ID = /^[a-z0-9]{16}$/;
 const SECRET = /^berth_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
 const REPOSITORY_PATTERN = /^[a-z0-9._/*-]{1,255}$/;
@@ -99,6 +117,7 @@ const CACHE_MAX = 1000;
 
 export class RobotStore {
   private readonly cache = new Map<string, { record: RobotRecord | undefined; until: number }>();
+  private readonly reading = new Map<string, Promise<RobotRecord | undefined>>();
 
   constructor(private readonly driver: StorageDriver) {}
 
@@ -131,9 +150,17 @@ export class RobotStore {
     }
   }
 
-  /** The record while the token is usable (not revoked, not expired), read now. */
+  /**
+   * The record while the token is usable (not revoked, not expired), read now: a revocation
+   * counts at once. Concurrent reads of one id share one storage read.
+   */
   async current(id: string): Promise<RobotRecord | undefined> {
-    const record = await this.get(id);
+    let reading = this.reading.get(id);
+    if (!reading) {
+      reading = this.get(id).finally(() => this.reading.delete(id));
+      this.reading.set(id, reading);
+    }
+    const record = await reading;
     return record && !isExpired(record) ? record : undefined;
   }
 
@@ -152,17 +179,29 @@ export class RobotStore {
     return hit.record && !isExpired(hit.record, now) ? hit.record : undefined;
   }
 
-  /** The record when `secret` is a live robot token of `user`, else undefined. */
-  async verify(user: string, secret: string): Promise<RobotRecord | undefined> {
+  /**
+   * Whether `secret` is a live robot token of `user`, and if not, why (for the log: a revoked
+   * token still used by CI is worth naming).
+   */
+  async check(user: string, secret: string): Promise<RobotCheck> {
     const id = robotIdOf(secret);
-    if (!id) return undefined;
+    if (!id) return { ok: false, reason: 'not a token' };
     const record = await this.get(id);
-    if (!record || isExpired(record)) return undefined;
+    if (!record) return { ok: false, id, reason: 'revoked' };
     const want = Buffer.from(record.hash.replace(/^sha256:/, ''), 'hex');
     const got = Buffer.from(hashSecret(secret).replace(/^sha256:/, ''), 'hex');
-    const same = want.length === got.length && timingSafeEqual(want, got);
-    return same && record.user === user ? record : undefined;
+    if (want.length !== got.length || !timingSafeEqual(want, got)) return { ok: false, id, reason: 'wrong secret' };
+    if (record.user !== user) return { ok: false, id, reason: 'another user' };
+    if (isExpired(record)) return { ok: false, id, reason: 'expired', expires: record.expires! };
+    return { ok: true, record };
   }
+
+  /** The record when `secret` is a live robot token of `user`, else undefined. */
+  async verify(user: string, secret: string): Promise<RobotRecord | undefined> {
+    const checked = await this.check(user, secret);
+    return checked.ok ? checked.record : undefined;
+  }
+
 
   /** Deletes the record; false when there was none. */
   async revoke(id: string): Promise<boolean> {

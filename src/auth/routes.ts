@@ -20,7 +20,7 @@ import { type AccessPolicy, ALL_ACTIONS } from './access.js';
 import type { AuthConfig } from './config.js';
 import { parseAuthorization } from './credentials.js';
 import { grantScopes, type UserPrincipal } from './grants.js';
-import type { Authenticator } from './login.js';
+import { type Authenticator, describeRefusal } from './login.js';
 import { formatGranted, type ResourceScope, ScopeError, parseScopes } from './scope.js';
 import { looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
@@ -75,8 +75,8 @@ function sendError(ctx: HttpContext, err: TokenRequestError, oauthShape: boolean
   sendJson(ctx, err.status, body);
 }
 
-function badCredentials(): TokenRequestError {
-  return new TokenRequestError(401, 'invalid_grant', 'invalid username or password', { 'WWW-Authenticate': 'Basic realm="berth", charset="UTF-8"' });
+function badCredentials(reason = 'invalid username or password'): TokenRequestError {
+  return new TokenRequestError(401, 'invalid_grant', reason, { 'WWW-Authenticate': 'Basic realm="berth", charset="UTF-8"' });
 }
 
 /** The token response both endpoints send (Docker reads `token`, OAuth2 clients `access_token`). */
@@ -88,14 +88,14 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
   const { config, policy, tokens, authenticator } = deps;
   const router = new Router<AppState>();
 
-  async function login(username: string, password: string, via: string): Promise<UserPrincipal> {
-    const result = await authenticator.login(username, password, via);
+  async function login(ctx: HttpContext, username: string, password: string, via: string): Promise<UserPrincipal> {
+    const result = await authenticator.login(username, password, via, ctx.ip);
     if (result.ok) return result.principal;
-    if (result.retryAfterMs) {
-      const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
-      throw new TokenRequestError(429, 'slow_down', `too many failed sign-ins for this user: retry in ${seconds}s`, { 'Retry-After': String(seconds) });
+    if (result.refused) {
+      const { seconds, message } = describeRefusal(result.refused);
+      throw new TokenRequestError(429, 'slow_down', message, { 'Retry-After': String(seconds) });
     }
-    throw badCredentials();
+    throw badCredentials(result.reason);
   }
 
   function checkService(service: string | undefined): void {
@@ -170,7 +170,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
         }
       }
       let principal: UserPrincipal | undefined;
-      if (credentials.kind === 'basic') principal = await login(credentials.username, credentials.password, 'token');
+      if (credentials.kind === 'basic') principal = await login(ctx, credentials.username, credentials.password, 'token');
       else if (credentials.kind !== 'none') throw badCredentials();
       // `account` is only a hint; the credentials decide who this is.
       const offline = query.get('offline_token') === 'true';
@@ -204,7 +204,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
             sendJson(ctx, 200, tokenBody(internal));
             return;
           }
-          principal = await login(username, password, 'oauth');
+          principal = await login(ctx, username, password, 'oauth');
           break;
         }
         case 'refresh_token': {

@@ -10,8 +10,10 @@
  *
  * A name may hold one `:` (a port), so a scope splits at its first `:` (type) and its last `:`
  * (actions), never naively into three. Anything that does not match exactly is refused: crafted
- * strings must not turn into grants for other names.
+ * strings must not turn into grants for other names. Names are checked by the registry's own
+ * grammar (src/registry/names.ts), in linear time: scopes arrive before any credentials.
  */
+import { isValidQualifiedName } from '../registry/names.js';
 
 export interface ResourceScope {
   /** `repository`, `registry`, ...; a resource class (`repository(plugin)`) is dropped. */
@@ -28,10 +30,6 @@ export const MAX_SCOPES = 64;
 const MAX_SCOPE_LENGTH = 600;
 
 const TYPE = /^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$/;
-const HOST_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const HOSTNAME = `${HOST_COMPONENT}(?:\\.${HOST_COMPONENT})*(?::[0-9]+)?`;
-const COMPONENT = '[a-z0-9]+(?:(?:[_.]|__|-*)[a-z0-9]+)*';
-const NAME = new RegExp(`^(?:${HOSTNAME}/)?${COMPONENT}(?:/${COMPONENT})*$`);
 const ACTION = /^[a-z*]*$/;
 
 /** Parses one resource scope; throws ScopeError when it does not follow the grammar. */
@@ -43,7 +41,7 @@ export function parseScope(text: string): ResourceScope {
   const type = TYPE.exec(text.slice(0, first));
   if (!type) throw new ScopeError(`invalid scope ${JSON.stringify(text)}: bad resource type`);
   const name = text.slice(first + 1, last);
-  if (!NAME.test(name)) throw new ScopeError(`invalid scope ${JSON.stringify(text)}: bad resource name`);
+  if (!isValidQualifiedName(name)) throw new ScopeError(`invalid scope ${JSON.stringify(text)}: bad resource name`);
   const actions: string[] = [];
   for (const action of text.slice(last + 1).split(',')) {
     if (!ACTION.test(action)) throw new ScopeError(`invalid scope ${JSON.stringify(text)}: bad action`);

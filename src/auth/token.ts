@@ -73,7 +73,8 @@ function parseAccess(value: unknown): Map<string, Set<string>> {
     }
     if (!e.actions.every((a) => typeof a === 'string')) throw new TokenError('invalid access claim');
     // The resource class is deprecated and ignored: repository(plugin) is repository.
-    const key = `${e.type.replace(/\(.*\)$/, '')}:${e.name}`;
+    const paren = e.type.indexOf('(');
+    const key = `${paren >= 0 && e.type.endsWith(')') ? e.type.slice(0, paren) : e.type}:${e.name}`;
     const actions = access.get(key) ?? new Set<string>();
     for (const action of e.actions) actions.add(action);
     access.set(key, actions);

@@ -1,5 +1,8 @@
 /** What every builder (native, buildah) offers the build queue. */
 
+/** The name builds act under: in tokens for the registry (buildah's pushes), in events and logs. */
+export const BUILD_USER = 'berth-build';
+
 /**
  * Docker Hub's build variables, given to every build as build arguments (github/rules.ts fills
  * them in). A Dockerfile uses those it declares with ARG; the others are no mistake of its own,
@@ -20,6 +23,13 @@ export interface BuildRequest {
   log: (line: string) => void;
   /** Aborted on cancel or timeout: the builder stops and pushes nothing more. */
   signal: AbortSignal;
+  /**
+   * Whether this build may read a repository of this registry: asked for every repository the
+   * builder resolves an image in (each stage's base, each `COPY --from=<image>`, ONBUILD's too),
+   * before anything is read from it. The queue decides (the linked repository's rights, and those
+   * of whoever triggered the build); the builders only ask.
+   */
+  mayPull(repository: string): Promise<boolean>;
 }
 
 export interface BuildResult {
@@ -41,5 +51,13 @@ export class UnsupportedDockerfileError extends Error {
   ) {
     super(`Dockerfile line ${line}: ${instruction} ${reason}`);
     this.name = 'UnsupportedDockerfileError';
+  }
+}
+
+/** A Dockerfile names an image of this registry the build may not pull. */
+export class ImageDeniedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageDeniedError';
   }
 }

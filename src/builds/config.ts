@@ -5,6 +5,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, type Field } from '../config-schema.js';
+import { isValidName } from '../registry/names.js';
 
 export interface BuildRule {
   name: string;
@@ -61,7 +62,7 @@ export interface BuildsConfig {
    * itself, and the host in DOCKER_REPO and IMAGE_NAME. Empty: the listen address.
    */
   registryHost: string;
-  source: { maxBytes: number; maxFiles: number };
+  source: { maxBytes: number; maxFiles: number; maxPathBytes: number };
   logs: { maxBytes: number };
   github: { api: string; token: string };
   repositories: LinkedRepository[];
@@ -69,7 +70,6 @@ export interface BuildsConfig {
 
 const GITHUB_NAME = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const IMAGE_NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -148,7 +148,7 @@ function checkRepositories(value: unknown, key: string): LinkedRepository[] {
     const secret = str(item.secret, `${where}.secret`);
     if (secret.length < 8) throw new ConfigError(`${where}.secret: must be at least 8 characters`);
     const image = str(item.image, `${where}.image`);
-    if (!IMAGE_NAME.test(image)) throw new ConfigError(`${where}.image: must be a repository name (lower case, like acme/hello)`);
+    if (!isValidName(image)) throw new ConfigError(`${where}.image: must be a repository name (lower case, like acme/hello)`);
     const rules = item.rules ?? [];
     if (!Array.isArray(rules)) throw new ConfigError(`${where}.rules: must be a list`);
     const pull = item.pull ?? [];
@@ -185,6 +185,7 @@ export const BUILDS_SCHEMA: Field = {
       fields: {
         maxBytes: { kind: 'integer', default: 1024 * 1024 * 1024, min: 1024 },
         maxFiles: { kind: 'integer', default: 100_000, min: 1 },
+        maxPathBytes: { kind: 'integer', default: 16 * 1024 * 1024, min: 4096 },
       },
     },
     logs: { kind: 'object', fields: { maxBytes: { kind: 'integer', default: 4 * 1024 * 1024, min: 4096, max: 256 * 1024 * 1024 } } },

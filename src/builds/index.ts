@@ -15,13 +15,15 @@ import type { StorageDriver } from '../../storage-drivers/driver.js';
 import type { AppState } from '../http/index.js';
 import type { AuthModule } from '../auth/index.js';
 import type { Config } from '../config.js';
+import type { ChangeObserver } from '../registry/observer.js';
 import type { Registry } from '../registry/registry.js';
 import { matchesAny } from '../util/index.js';
 import { type BuildRecord, mountBuildsApi, runPipeline, BuildQueue, RecordStore, sweep } from './queue/index.js';
-import { BUILD_USER, BuildahBuilder } from './buildah/index.js';
+import { BuildahBuilder } from './buildah/index.js';
 import { type BuilderSource, commandWorks } from './builders.js';
 import { GitHubApi, StatusReporter, webhookHandler } from './github/index.js';
-import { NativeBuilder } from './native/index.js';
+import { BUILD_USER, type Builder } from './builder.js';
+import { NativeBuilder, ThreadedNativeBuilder } from './native/index.js';
 
 export interface BuildsModule {
   /** `/webhooks/github` and `/api/builds...`. */
@@ -30,15 +32,27 @@ export interface BuildsModule {
   start(registryUrl: string): Promise<void>;
   /** Stops taking builds; a running build is marked as the issue asks (never lost). */
   stop(): Promise<void>;
+  /** Builds queued on every replica (metrics). */
+  queuedCount(): Promise<number>;
 }
 
 export interface BuildsDeps {
   registry: Registry;
   driver: StorageDriver;
+  /**
+   * The storage a native build's own thread may open (the server's, from the config). Undefined
+   * when a thread cannot share it (the memory driver, a driver handed in by a test): native builds
+   * then run on the server's thread.
+   */
+  threadStorage?: Config['storage'];
   auth: AuthModule;
   log: Logger;
   /** Told when a build is queued or ends, with its log's URL (src/events), before anyone hears of it. */
   onBuild?: (record: BuildRecord, logUrl: string) => Promise<void>;
+  /** The registry's observer, for the pushes a native build makes on its own thread (src/events). */
+  observer?: ChangeObserver;
+  /** Told of every build this replica finishes, with its final state (metrics). */
+  onFinished?: (state: 'succeeded' | 'failed' | 'cancelled') => void;
 }
 
 const HEARTBEAT_MS = 5000;
@@ -62,9 +76,22 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
   const tokenOf = (github: string): string => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.token || settings.github.token;
   const github = (repository: string): GitHubApi => new GitHubApi(settings.github.api, tokenOf(repository));
   const pullPatterns = (github: string): string[] => settings.repositories.find((r) => r.github.toLowerCase() === github.toLowerCase())?.pull ?? [];
+  /**
+   * What a build may pull: its own image, what its linked repository lists under `pull`, and what
+   * anyone may pull; for a build triggered by hand, only what its caller may pull of that too
+   * (whoever may trigger a build gains no pull on anything through it).
+   */
+  const mayPull =
+    (record: BuildRecord) =>
+    async (repository: string): Promise<boolean> => {
+      if (config.auth.mode === 'none') return true;
+      const linked = matchesAny([record.image, ...pullPatterns(record.github)], repository) || (await deps.auth.mayPull(undefined, repository));
+      if (!linked) return false;
+      return record.trigger.kind !== 'manual' || (await deps.auth.mayPull(record.trigger.principal, repository));
+    };
 
   let buildah: BuildahBuilder | undefined;
-  let native: NativeBuilder | undefined;
+  let native: Builder | undefined;
   const builders: BuilderSource = {
     kind: settings.builder,
     buildahCommand: settings.buildah,
@@ -75,14 +102,14 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         workDir: settings.workDir,
         registry: localHost(registryUrl),
         aliases: settings.registryHost ? [settings.registryHost] : [],
+        // `bases` are the Berth images the build may pull (the builder asked mayPull).
         credentials: async (target, bases) => {
           const ttl = settings.timeoutSeconds + 300;
           const push = await deps.auth.issueInternalToken(BUILD_USER, target, ['pull', 'push'], ttl);
           if (push === undefined) return undefined; // auth is off
           const tokens = new Map([[target, push]]);
-          const patterns = settings.repositories.filter((r) => r.image === target).flatMap((r) => r.pull);
           for (const base of bases) {
-            if (tokens.has(base) || !matchesAny(patterns, base)) continue;
+            if (tokens.has(base)) continue;
             const token = await deps.auth.issueInternalToken(BUILD_USER, base, ['pull'], ttl);
             if (token !== undefined) tokens.set(base, token);
           }
@@ -91,7 +118,10 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
       });
       return buildah;
     },
-    native: async () => (native ??= new NativeBuilder({ registry: deps.registry, tempDir: settings.workDir })),
+    native: async () =>
+      (native ??= deps.threadStorage
+        ? new ThreadedNativeBuilder({ storage: deps.threadStorage, limits: config.limits, tempDir: settings.workDir, logLevel: config.log.level, observer: deps.observer })
+        : new NativeBuilder({ registry: deps.registry, tempDir: settings.workDir })),
   };
 
   const statuses = new StatusReporter({ github: (repo) => (tokenOf(repo) ? github(repo) : undefined), publicUrl, log });
@@ -102,8 +132,7 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         config: settings,
         builders,
         github,
-        authOn: config.auth.mode !== 'none',
-        pullPatterns,
+        mayPull,
       }),
     {
       concurrency: settings.concurrency,
@@ -117,29 +146,39 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
     },
     log,
     async (record) => {
+      if (record.state === 'succeeded' || record.state === 'failed' || record.state === 'cancelled') deps.onFinished?.(record.state);
       statuses.report(record);
       await deps.onBuild?.(record, `${publicUrl()}/api/builds/${record.id}/logs`);
     },
   );
 
   const router = new Router<AppState>();
-  router.post(
-    '/webhooks/github',
-    webhookHandler({
-      config: settings,
-      store,
-      enqueue: (plans) => queue.enqueue(plans),
-      registryHost,
-      buildUrl: (id) => `${publicUrl()}/api/builds/${id}`,
-      log,
-    }),
-  );
+  // With nothing linked there is no webhook: no route to send bodies to.
+  if (settings.repositories.length > 0) {
+    router.post(
+      '/webhooks/github',
+      webhookHandler({
+        config: settings,
+        store,
+        enqueue: (plans) => queue.enqueue(plans),
+        registryHost,
+        buildUrl: (id) => `${publicUrl()}/api/builds/${id}`,
+        log,
+      }),
+    );
+  }
   mountBuildsApi(router, { config: settings, store, queue, github, registryHost, publicUrl });
 
   return {
     router,
+    queuedCount: () => queue.queuedCount(),
     async start(url: string) {
       registryUrl = url;
+      if (config.readOnly) {
+        // Builds push: they wait in the queue until Berth serves writes again.
+        log.info('read-only mode: builds are not run');
+        return;
+      }
       queue.start();
       const runSweep = (): void => void sweep(store, settings.retentionDays, log).catch((err: unknown) => log.warn({ err }, 'build retention sweep failed'));
       sweeper = setInterval(runSweep, SWEEP_MS);

@@ -7,6 +7,7 @@
 import type { Context, Next } from 'koa';
 import { InvalidPathError, StorageUnavailableError } from '../../storage-drivers/driver.js';
 import { type ErrorCode, RegistryError } from '../registry/errors.js';
+import { bodyUnread } from './request.js';
 
 export interface ErrorCodeInfo {
   status: number;
@@ -80,6 +81,9 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     }
     const error = known ?? new RegistryError('UNKNOWN', 'internal server error');
     const status = error.status ?? ERROR_CODES[error.code].status;
+    // A body the request declared and nobody read (refused before reading it, or half-read): the
+    // connection ends after the answer, rather than Node reading on and discarding what comes.
+    if (bodyUnread(ctx.req)) ctx.set('Connection', 'close');
     // Koa keeps headers set before the throw; keep the general ones, drop body-specific ones.
     for (const header of ['Content-Range', 'Content-Disposition', 'Docker-Content-Digest', 'Location', 'ETag']) ctx.remove(header);
     ctx.set(error.headers);

@@ -16,11 +16,13 @@ export function actorOf(subject: string | undefined): ChangeOrigin['actor'] {
   return robot ? { name: robot[1]!, token: robot[2]! } : { name: subject };
 }
 
+/** The scheme and host come through trusted proxies (src/http/proxies.ts): what the client used. */
 export function changeOrigin(ctx: HttpContext): ChangeOrigin {
-  const host = ctx.host.slice(0, 256);
+  const protocol = ctx.state.origin?.protocol ?? ctx.protocol;
+  const host = (ctx.state.origin?.host || ctx.host).slice(0, 256);
   return {
     actor: actorOf(ctx.state.permissions.subject),
     request: { id: ctx.state.requestId, addr: ctx.ip, host, method: ctx.method, useragent: ctx.get('User-Agent').slice(0, 512) },
-    baseUrl: `${ctx.protocol}://${host}`,
+    baseUrl: `${protocol}://${host}`,
   };
 }

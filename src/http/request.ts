@@ -1,4 +1,5 @@
-/** Reading a request: query values, its declared length, and small bodies read whole with a limit. */
+/** Reading a request: query values, its declared length, and small bodies read whole with a limit and a deadline. */
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { RegistryError } from '../registry/errors.js';
 import { checkName } from '../registry/names.js';
@@ -76,33 +77,61 @@ export function hasBody(ctx: HttpContext): boolean {
   return ctx.get('Transfer-Encoding') !== '';
 }
 
+/** Whether the request declared a body that has not been read to its end. */
+export function bodyUnread(req: IncomingMessage): boolean {
+  if (req.readableEnded) return false;
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** What a small body's reader may be told besides its limit. */
+export interface SmallBodyOptions {
+  /** Sees every chunk as it arrives (hashing while the body streams, say). */
+  onChunk?: (chunk: Buffer) => void;
+}
+
 /**
- * Reads a small body whole, failing with `tooLarge()` once past `limit` bytes. The rest of an
- * oversize body is not read: the answer goes out at once and the connection is closed after it.
+ * Reads a small body whole, failing with `tooLarge()` once past `limit` bytes, and with 408 when
+ * it has not all arrived within the body deadline (`ctx.state.bodyTimeoutMs`): a client may not
+ * hold a connection and a buffer by sending slowly or not at all. On either failure the rest of
+ * the body is not read: the answer goes out at once and the connection is closed after it.
  */
-export async function readSmallBody(ctx: HttpContext, limit: number, tooLarge: () => Error): Promise<Buffer> {
+export async function readSmallBody(ctx: HttpContext, limit: number, tooLarge: () => Error, options: SmallBodyOptions = {}): Promise<Buffer> {
   const declared = contentLength(ctx);
-  const refuse = (): Error => {
+  const refuse = (error: Error): Error => {
     ctx.set('Connection', 'close');
-    return tooLarge();
+    return error;
   };
-  if (declared !== undefined && declared > limit) throw refuse();
+  if (declared !== undefined && declared > limit) throw refuse(tooLarge());
+  const deadlineMs = ctx.state.bodyTimeoutMs ?? 30_000;
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     const req = ctx.req;
+    const stop = (): void => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    const fail = (error: Error): void => {
+      stop();
+      req.pause();
+      reject(refuse(error));
+    };
+    const timer = setTimeout(() => fail(new RegistryError('UNSUPPORTED', `the request body did not arrive within ${Math.round(deadlineMs / 1000)}s`, { status: 408 })), deadlineMs);
     const onData = (chunk: Buffer): void => {
       total += chunk.length;
-      if (total > limit) {
-        req.off('data', onData).off('end', onEnd).off('error', onError);
-        req.pause();
-        reject(refuse());
-        return;
-      }
+      if (total > limit) return fail(tooLarge());
+      options.onChunk?.(chunk);
       chunks.push(chunk);
     };
-    const onEnd = (): void => resolve(Buffer.concat(chunks));
-    const onError = (err: Error): void => reject(err);
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
     req.on('data', onData).once('end', onEnd).once('error', onError);
   });
 }

@@ -14,6 +14,14 @@ import { type UploadLimits, Uploads } from './uploads.js';
 
 export type RegistryLimits = ManifestLimits & UploadLimits;
 
+/** Who watches the registry, without the registry knowing who: src/events and src/metrics. */
+export interface RegistryWatchers {
+  /** Told of every push and delete once it is in storage (src/registry/observer.ts). */
+  changes?: ChangeObserver;
+  /** Blob bytes an upload request delivered (counted whether or not the upload then succeeds). */
+  bytesReceived?(bytes: number): void;
+}
+
 /** Whether the caller may read a repository; undefined in a predicate's place means any. */
 export type CanRead = (name: string) => Promise<boolean> | boolean;
 
@@ -28,12 +36,12 @@ export class Registry {
     readonly driver: StorageDriver,
     limits: RegistryLimits,
     log: Logger,
-    /** Told of every push and delete (src/registry/observer.ts); none: nobody listens. */
-    observer?: ChangeObserver,
+    /** Who watches it: src/events (every push and delete) and src/metrics (bytes received). */
+    watchers: RegistryWatchers = {},
   ) {
-    this.blobs = new BlobStore(driver, observer);
-    this.uploads = new Uploads(driver, this.blobs, limits, log);
-    this.manifests = new ManifestStore(driver, this.blobs, limits, observer);
+    this.blobs = new BlobStore(driver, watchers.changes);
+    this.uploads = new Uploads(driver, this.blobs, limits, log, watchers);
+    this.manifests = new ManifestStore(driver, this.blobs, limits, watchers.changes);
     this.inventory = new Inventory(driver);
   }
 

@@ -16,6 +16,7 @@ import { type Algorithm, DEFAULT_ALGORITHM, HashingStream, hashToDigest, parseDi
 import { RegistryError } from './errors.js';
 import * as layout from './layout.js';
 import { KeyedMutex } from '../util/index.js';
+import type { RegistryWatchers } from './registry.js';
 
 export interface UploadStatus {
   uuid: string;
@@ -69,6 +70,7 @@ export class Uploads {
     private readonly blobs: BlobStore,
     private readonly limits: UploadLimits,
     private readonly log: Logger,
+    private readonly watchers: RegistryWatchers = {},
   ) {}
 
   async start(name: string): Promise<UploadStatus> {
@@ -145,7 +147,7 @@ export class Uploads {
     const hashing = this.hashingStream(createHash(algorithm), 0);
     try {
       this.checkLength(options, 0);
-      await pipeline(body, hashing, writer);
+      await pipeline(body, hashing, writer).finally(() => this.watchers.bytesReceived?.(hashing.bytes));
       await writer.commit();
     } catch (err) {
       await writer.cancel().catch(() => {});
@@ -205,6 +207,8 @@ export class Uploads {
     } catch (err) {
       this.hashes.delete(uuid);
       throw err;
+    } finally {
+      this.watchers.bytesReceived?.(hashing.bytes);
     }
     if (state) state.size = size + hashing.bytes;
   }

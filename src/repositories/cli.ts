@@ -43,7 +43,7 @@ async function sourceOf(values: { url?: string; config?: string; user?: string; 
   const log = createLogger('silent');
   // Deletes made here are events too (actor `cli`): journaled and queued for the endpoints, which
   // a running Berth then delivers.
-  const registry = new Registry(driver, { ...config.limits }, log, commandRecorder(config.notifications, driver, log).observer);
+  const registry = new Registry(driver, { ...config.limits }, log, { changes: commandRecorder(config.notifications, driver, log).observer });
   return { kind: 'storage', config, registry };
 }
 

@@ -6,8 +6,9 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 
 /** Milliseconds in `text`, or undefined when it is not a duration. */
 export function parseDuration(text: string): number | undefined {
-  if (text.length > 32) return undefined;
-  const match = /^\s*(\d{1,15})\s*(ms|[smhdwy]?)\s*$/.exec(text);
+  const trimmed = text.trim();
+  if (trimmed.length > 32) return undefined;
+  const match = /^(\d{1,15})\s*(ms|[smhdwy]?)$/.exec(trimmed);
   if (!match) return undefined;
   return Number(match[1]) * UNITS[match[2] || 's']!;
 }

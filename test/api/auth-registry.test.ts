@@ -71,7 +71,7 @@ describe('registry under token auth', { timeout: 60_000 }, () => {
       expect(challenge(await s.client.get('/v2/_catalog')).scope).toBe('registry:catalog:*');
     });
 
-    it('builds the realm from the Host the client used, and from X-Forwarded-* only when trusted', async () => {
+    it('builds the realm from the Host the client used, and from X-Forwarded-* only from trusted proxies', async () => {
       const realmFor = (server: AuthServer, headers: Record<string, string>) =>
         new Promise<string>((resolve, reject) => {
           const req = httpRequest(`${server.server.url}/v2/`, { headers }, (res) => {
@@ -83,17 +83,25 @@ describe('registry under token auth', { timeout: 60_000 }, () => {
         });
       expect(await realmFor(s, { Host: 'registry.example.com:8443' })).toBe('http://registry.example.com:8443/token');
       expect(await realmFor(s, { Host: 'evil"quote' })).toBe(`http://127.0.0.1:${s.server.port}/token`);
-      expect(await realmFor(s, { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'proxy.example.com' })).toBe(`${s.server.url}/token`);
+      // The default trusts a proxy on loopback (this test's client): nginx on the same host.
+      expect(await realmFor(s, { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'proxy.example.com' })).toBe('https://proxy.example.com/token');
+      const untrusted = await startAuthServer((c) => {
+        c.trustedProxies = ['10.0.0.0/8'];
+      });
+      // Deprecated: believes everyone, as trustedProxies 0.0.0.0/0 would.
       const trusted = await startAuthServer((c) => {
+        c.trustedProxies = [];
         c.auth.trustForwardedHeaders = true;
       });
       const fixed = await startAuthServer((c) => {
         c.auth.realm = 'https://auth.example.com/token';
       });
       try {
+        expect(await realmFor(untrusted, { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'proxy.example.com' })).toBe(`${untrusted.server.url}/token`);
         expect(await realmFor(trusted, { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'proxy.example.com, other' })).toBe('https://proxy.example.com/token');
         expect(await realmFor(fixed, { Host: 'whatever:1' })).toBe('https://auth.example.com/token');
       } finally {
+        await untrusted.cleanup();
         await trusted.cleanup();
         await fixed.cleanup();
       }

@@ -33,6 +33,8 @@ function permissionsFor(user: string | undefined): Permissions {
   return {
     subject: user,
     can,
+    async authenticate() {},
+    principal: async () => (user ? { user } : undefined),
     async require(repository, actions) {
       for (const action of actions) {
         if (await can(repository, action)) continue;
@@ -83,6 +85,7 @@ describe('build API rights', { timeout: 60_000 }, () => {
           internalTokens.push(args);
           return 'internal-token';
         },
+        mayPull: async () => true,
       },
     });
     const koa = new Koa<AppState>();
@@ -127,12 +130,12 @@ describe('build API rights', { timeout: 60_000 }, () => {
     expect(await list('pusher')).toEqual(['acme/hello', 'acme/other']);
   });
 
-  it('shows a build and its log only with pull', async () => {
+  it('shows a build and its log only with pull (else 404, as for no build at all)', async () => {
     const anonymous = await client.get(`/api/builds/${ids['acme/other']}`);
-    expect(anonymous.status).toBe(401);
-    expect(errorCode(anonymous)).toBe('UNAUTHORIZED');
-    expect((await client.get(`/api/builds/${ids['acme/other']}`, as('reader'))).status).toBe(403);
-    expect((await client.get(`/api/builds/${ids['acme/other']}/logs`, as('reader'))).status).toBe(403);
+    expect(anonymous.status).toBe(404);
+    expect(errorCode(anonymous)).toBe('NAME_UNKNOWN');
+    expect((await client.get(`/api/builds/${ids['acme/other']}`, as('reader'))).status).toBe(404);
+    expect((await client.get(`/api/builds/${ids['acme/other']}/logs`, as('reader'))).status).toBe(404);
     expect((await client.get(`/api/builds/${ids['acme/hello']}?`, as('reader'))).status).toBe(200);
   });
 
@@ -140,6 +143,7 @@ describe('build API rights', { timeout: 60_000 }, () => {
     const body = JSON.stringify({ repository: 'acme/hello' });
     expect((await client.request('POST', '/api/builds', { body, headers: as('reader') })).status).toBe(403);
     expect((await client.request('POST', '/api/builds', { body: JSON.stringify({ repository: 'acme/other' }), headers: as('pusher') })).status).toBe(403);
+    expect((await client.request('POST', '/api/builds', { body: JSON.stringify({ repository: 'acme/other' }), headers: as('reader') })).status).toBe(404);
     const ok = await client.request('POST', '/api/builds', { body, headers: as('pusher') });
     expect(ok.status).toBe(202);
     expect(ok.json.builds[0].trigger).toEqual({ kind: 'manual', user: 'pusher' });

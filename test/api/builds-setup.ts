@@ -24,8 +24,8 @@ export interface BuildsEnv {
   workDir: string;
   deliver(event: string, payload: unknown, options?: { secret?: string; delivery?: string }): Promise<Reply>;
   push(ref: string, sha: string, options?: { message?: string; delivery?: string; repository?: string }): Promise<Reply>;
-  /** Waits until the build is in one of `states`; returns its record. */
-  waitFor(id: string, states?: string[], ms?: number): Promise<Record<string, any>>;
+  /** Waits until the build is in one of `states` (asking with `headers`: credentials); returns its record. */
+  waitFor(id: string, states?: string[], ms?: number, headers?: Record<string, string>): Promise<Record<string, any>>;
   /** Stops the server, keeping storage and work dir. */
   stop(): Promise<void>;
   /** Stops the server and removes what it made (nothing of a reused storage). */
@@ -67,10 +67,10 @@ export async function startBuildsEnv(github: FakeGitHub, configure: (config: Con
       return client.request('POST', '/webhooks/github', { body: signed.body, headers: signed.headers });
     },
     push: (ref, sha, options = {}) => env.deliver('push', pushPayload({ repository: options.repository ?? REPO, ref, sha, message: options.message }), { delivery: options.delivery }),
-    waitFor: async (id, states = ['succeeded', 'failed', 'cancelled'], ms = 20_000) => {
+    waitFor: async (id, states = ['succeeded', 'failed', 'cancelled'], ms = 20_000, headers = {}) => {
       const end = Date.now() + ms;
       for (;;) {
-        const res = await client.get(`/api/builds/${id}`);
+        const res = await client.get(`/api/builds/${id}`, headers);
         if (res.status === 200 && states.includes(res.json.state)) return res.json;
         if (Date.now() > end) throw new Error(`build ${id} is ${res.json?.state ?? res.status}, not ${states.join('|')}`);
         await new Promise((r) => setTimeout(r, 50));

@@ -23,7 +23,7 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
     tagSha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-basic') }, { refs: ['tags/v1.2.3'] });
     env = await startBuildsEnv(github, (config) => {
       config.builds.registryHost = 'berth.test';
-      config.builds.source = { maxBytes: 1024 * 1024, maxFiles: 50 };
+      config.builds.source = { maxBytes: 1024 * 1024, maxFiles: 50, maxPathBytes: 1024 * 1024 };
       config.builds.repositories = [
         linkedRepository({
           rules: [
@@ -73,7 +73,8 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
 
   it('refuses bodies over 25 MiB with 413 before reading them', async () => {
     const big = Buffer.alloc(25 * 1024 * 1024 + 1, 0x20);
-    const res = await env.client.request('POST', '/webhooks/github', { body: big, headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push' } });
+    const headers = { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-Hub-Signature-256': `sha256=${'0'.repeat(64)}` };
+    const res = await env.client.request('POST', '/webhooks/github', { body: big, headers });
     expect(res.status).toBe(413);
   });
 

@@ -142,6 +142,12 @@ describe('events from a real server', { timeout: 60_000 }, () => {
     expect(hooks.accepted().map((e) => e.target.tag)).toEqual(['1', '2', '3']);
     expect(hooks.deliveries.filter((d) => d.status === 500)).toHaveLength(4);
     expect(new Set(hooks.accepted().map((e) => e.id)).size).toBe(3);
+    // The same, as Prometheus sees it (the sender counts once it has read the answer).
+    await eventually(async () => {
+      const metrics = (await client.get('/metrics')).body.toString();
+      expect(metrics).toContain('berth_event_deliveries_total{endpoint="flaky",result="delivered"} 3');
+      expect(metrics).toContain('berth_event_deliveries_total{endpoint="flaky",result="failed"} 4');
+    });
   });
 
   it('records no pull unless an endpoint wants pulls, and then sends them with the tag and the request', async () => {
@@ -278,6 +284,28 @@ describe('build events', { timeout: 60_000 }, () => {
       expect(events[1]!.build).toMatchObject({ github: REPO, ref: { type: 'branch', name: 'main' }, tags: ['main'], logUrl: `${env.server.url}/api/builds/${buildId}/logs`, trigger: 'webhook' });
       expect(events[3]!.build.error).toMatch(/status 3|exit/);
       expect(hooks.deliveries.every((d) => d.verified)).toBe(true);
+    } finally {
+      await env.close();
+      await hooks.close();
+      await github.close();
+    }
+  });
+
+  it("sends the push of a native build, made on the build's own thread, as berth-build", async () => {
+    const github = await FakeGitHub.start();
+    const hooks = await Receiver.start(SECRET);
+    github.repository(REPO, { defaultBranch: 'main' });
+    const sha = await github.commit(REPO, { dir: join(FIXTURES, 'pipeline-basic') }, { refs: ['heads/main'] });
+    const env = await startBuildsEnv(github, (config) => {
+      config.builds.builder = 'native';
+      fastDelivery(config, [endpoint(hooks, 'pushes', { events: ['push'] })]);
+    });
+    try {
+      const build = (await env.push('refs/heads/main', sha)).json.builds[0].id as string;
+      const record = await env.waitFor(build);
+      expect(record.state).toBe('succeeded');
+      await hooks.waitFor(() => hooks.accepted().length === 1);
+      expect(hooks.accepted()[0]).toMatchObject({ action: 'push', actor: { name: 'berth-build' }, target: { repository: 'acme/hello', tag: 'latest', digest: record.digest } });
     } finally {
       await env.close();
       await hooks.close();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub } from '../helpers/fake-github.js';
-import { type RawReply, rawRequest } from '../helpers/raw-http.js';
+import { type RawReply, rawRequest } from '../helpers/hostile-http.js';
 import { type BuildsEnv, FIXTURES, linkedRepository, REPO, SECRET, startBuildsEnv } from './builds-setup.js';
 
 describe('hostile webhook deliveries', { timeout: 120_000 }, () => {

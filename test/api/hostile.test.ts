@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthServer, basic, getToken, startAuthServer } from '../helpers/auth-server.js';
 import { Client, imageManifest, sha256, sha512 } from '../helpers/http.js';
-import { parseRawResponse, type RawReply, rawExchange, rawRequest } from '../helpers/raw-http.js';
+import { parseRawResponse, type RawReply, rawExchange, rawRequest } from '../helpers/hostile-http.js';
 import { filesystemConfig, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** Methods a router may serve; any other one Node parses must get 405. */
@@ -133,9 +133,11 @@ describe('hostile input', { timeout: 120_000 }, () => {
 
   it('answers a request target no path can be read from with 400, not 500', async () => {
     for (const target of ['//##@s', '/\\#@(!', '/\\*0@9PWSF#']) {
-      const reply = await send('GET', target);
-      expect(reply.status, target).toBe(400);
-      expect(JSON.parse(reply.body.toString()).errors[0].message).toMatch(/malformed request target/);
+      for (const method of ['GET', 'POST', 'PATCH', 'PUT']) {
+        const reply = await send(method, target);
+        expect(reply.status, `${method} ${target}`).toBe(400);
+        expect(JSON.parse(reply.body.toString()).errors[0].message).toMatch(/malformed request target/);
+      }
     }
   });
 

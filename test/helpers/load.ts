@@ -12,7 +12,7 @@ import { listRepositories } from '../../src/registry/catalog.js';
 import * as layout from '../../src/registry/layout.js';
 import { digestsUnder, lastPart, listOrEmpty } from '../../src/registry/listing.js';
 import { Client, imageManifest, type Reply, type RequestOptions, sha256, withQuery } from './http.js';
-import { rawRequest } from './raw-http.js';
+import { rawRequest } from './hostile-http.js';
 
 export interface PushedImage {
   name: string;

@@ -40,6 +40,7 @@ export function buildRequest(contextDir: string, overrides: Partial<BuildRequest
     tags: ['latest'],
     log: (line) => lines.push(line),
     signal: new AbortController().signal,
+    mayPull: async () => true,
     lines,
     ...overrides,
   };

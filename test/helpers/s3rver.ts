@@ -50,7 +50,7 @@ interface S3rverApp {
   logger: { close(): void };
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
 }
-type S3rverConstructor = new (options: { directory: string; silent: boolean }) => S3rverApp;
+type S3rverConstructor = new (options: { directory: string; silent: boolean; vhostBuckets: boolean }) => S3rverApp;
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 
 /** s3rver's only credentials. */
@@ -88,7 +88,7 @@ export interface S3rverHandle {
   driverOptions(overrides?: Partial<S3DriverOptions>): S3DriverOptions;
   /** An SDK client for this server, configured as the driver configures its own. */
   client(config?: Partial<S3ClientConfig>): S3Client;
-  createBucket(): Promise<string>;
+  createBucket(name?: string): Promise<string>;
   /** Makes matching requests fail with an S3 error; returns a function that removes the fault. */
   fail(fault: Fault): () => void;
   /** All keys under `prefix` in `bucket`. */
@@ -188,9 +188,17 @@ function keyedLock(): (key: string) => Promise<() => void> {
   };
 }
 
-export async function startS3rver(): Promise<S3rverHandle> {
+/** Where it listens (default 127.0.0.1 and a free port) and the first bucket's name (default random). */
+export interface S3rverOptions {
+  address?: string;
+  port?: number;
+  bucket?: string;
+}
+
+export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHandle> {
   const data = await tempDir('berth-s3rver-');
-  const s3rver = new S3rver({ directory: data.path, silent: true });
+  // Path-style only: reached by a host name (a compose service `s3`), s3rver would read it as a bucket.
+  const s3rver = new S3rver({ directory: data.path, silent: true, vhostBuckets: false });
   const inner = s3rver.callback();
   const requests: RecordedRequest[] = [];
   let faults: Fault[] = [];
@@ -245,7 +253,7 @@ export async function startS3rver(): Promise<S3rverHandle> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(options.port ?? 0, options.address ?? '127.0.0.1', resolve);
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -261,12 +269,12 @@ export async function startS3rver(): Promise<S3rverHandle> {
     });
   const admin = client();
 
-  const createBucket = async (): Promise<string> => {
-    const name = `berth-${randomBytes(6).toString('hex')}`;
+  const createBucket = async (given?: string): Promise<string> => {
+    const name = given ?? `berth-${randomBytes(6).toString('hex')}`;
     await admin.send(new CreateBucketCommand({ Bucket: name }));
     return name;
   };
-  const bucket = await createBucket();
+  const bucket = await createBucket(options.bucket);
 
   const keys = async (prefix: string, inBucket = bucket): Promise<string[]> => {
     const { objects } = await s3rver.store.listObjects(inBucket, { prefix, maxKeys: Number.POSITIVE_INFINITY });

@@ -36,6 +36,46 @@ describe('login backoff', () => {
   });
 });
 
+describe('login backoff with attempts in flight', () => {
+  const config = { freeAttempts: 3, baseDelayMs: 1000, maxDelayMs: 8000, forgetAfter: 60 };
+
+  it('admits the free attempts at once; the rest wait for them and are judged by their outcome', async () => {
+    const backoff = new LoginBackoff(config);
+    const admissions = Array.from({ length: 6 }, () => backoff.begin('alice'));
+    const settled: string[] = [];
+    admissions.forEach((a, i) => void a.then((r) => settled.push(`${i}:${r.ok}`)));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled.sort()).toEqual(['0:true', '1:true', '2:true']); // 3..5 wait
+    for (const admission of await Promise.all(admissions.slice(0, 3))) if (admission.ok) admission.attempt.end(false);
+    const rest = await Promise.all(admissions.slice(3));
+    expect(rest.map((r) => r.ok)).toEqual([false, false, false]);
+    expect(rest.every((r) => !r.ok && r.retryAfterMs > 0)).toBe(true);
+  });
+
+  it('lets right sign-ins in parallel through, a few at a time', async () => {
+    const backoff = new LoginBackoff(config);
+    const admissions = Array.from({ length: 7 }, () => backoff.begin('ci'));
+    let admitted = 0;
+    for (const admission of admissions) {
+      const result = await admission;
+      expect(result.ok).toBe(true);
+      if (result.ok) result.attempt.end(true);
+      admitted += 1;
+    }
+    expect(admitted).toBe(7);
+    expect(backoff.wait('ci')).toBe(0);
+  });
+
+  it('does not count a cancelled attempt', async () => {
+    const backoff = new LoginBackoff({ ...config, freeAttempts: 1 });
+    const first = await backoff.begin('bob');
+    if (first.ok) first.attempt.cancel();
+    expect(backoff.wait('bob')).toBe(0);
+    const second = await backoff.begin('bob');
+    expect(second.ok).toBe(true);
+  });
+});
+
 describe('robot token expiry', () => {
   it('reads durations and never', () => {
     expect(parseExpiry('30d')).toBe(30 * 86_400);

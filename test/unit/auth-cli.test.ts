@@ -47,8 +47,8 @@ describe('berth user and berth token', { timeout: 60_000 }, () => {
   });
 
   it('keeps a password without a trailing newline as it is', async () => {
-    expect((await berth(['user', 'add', 'bob', '--password-stdin', '--config', config], 'no-newline')).code).toBe(0);
-    expect(await bcrypt.compare('no-newline', (await users()).get('bob')!)).toBe(true);
+    expect((await berth(['user', 'add', 'bob', '--password-stdin', '--config', config], 'no-newline-at-all')).code).toBe(0);
+    expect(await bcrypt.compare('no-newline-at-all', (await users()).get('bob')!)).toBe(true);
   });
 
   it('refuses a second add, bad names, empty, multi-line and over-long passwords', async () => {
@@ -71,10 +71,31 @@ describe('berth user and berth token', { timeout: 60_000 }, () => {
     expect([...(await users()).keys()]).toEqual(['alice', 'bob']);
   });
 
+  it('refuses passwords shorter than 12 characters', async () => {
+    const short = await berth(['user', 'add', 'carol', '--password-stdin', '--config', config], 'elevenchars\n');
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/at least 12 characters/);
+    expect((await berth(['user', 'passwd', 'alice', '--password-stdin', '--config', config], 'x\n')).stderr).toMatch(/at least 12 characters/);
+    expect((await users()).has('carol')).toBe(false);
+    expect((await berth(['user', 'add', 'carol', '--password-stdin', '--config', config], 'twelve chars\n')).code).toBe(0);
+    expect((await berth(['user', 'remove', 'carol', '--config', config])).code).toBe(0);
+  });
+
+  it('says so when the config has auth off (the users file is then not used)', async () => {
+    const open = join(dir.path, 'open.yaml');
+    await writeFile(open, 'auth:\n  usersFile: ./open-users.htpasswd\n');
+    const res = await berth(['user', 'add', 'erin', '--password-stdin', '--config', open], 'a long enough password\n');
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/warning: auth\.mode is none/);
+    expect(res.stderr).toMatch(/open-users\.htpasswd/);
+    expect((await berth(['user', 'add', 'erin2', '--password-stdin', '--config', config], 'a long enough password\n')).stderr).not.toMatch(/warning/);
+    expect((await berth(['user', 'remove', 'erin2', '--config', config])).code).toBe(0);
+  });
+
   it('changes a password and removes a user, keeping the file mode the admin chose', async () => {
     await chmod(usersFile, 0o640);
-    expect((await berth(['user', 'passwd', 'bob', '--password-stdin', '--config', config], 'new one\n')).code).toBe(0);
-    expect(await bcrypt.compare('new one', (await users()).get('bob')!)).toBe(true);
+    expect((await berth(['user', 'passwd', 'bob', '--password-stdin', '--config', config], 'a new one for bob\n')).code).toBe(0);
+    expect(await bcrypt.compare('a new one for bob', (await users()).get('bob')!)).toBe(true);
     expect((await stat(usersFile)).mode & 0o777).toBe(0o640);
     expect((await berth(['user', 'passwd', 'nobody', '--password-stdin', '--config', config], 'x\n')).code).toBe(1);
     expect((await berth(['user', 'remove', 'bob', '--config', config])).code).toBe(0);

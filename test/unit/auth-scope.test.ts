@@ -43,6 +43,13 @@ describe('scope grammar', () => {
     ['a unicode lookalike', 'repository:tеam-a/x:pull'],
     ['a percent-encoded slash', 'repository:team-a%2Fx:pull'],
     ['an over-long scope', `repository:${'a'.repeat(700)}:pull`],
+    ['an over-long name', `repository:${'a'.repeat(256)}:pull`],
+    // Built to make a backtracking matcher take forever (issue 15): refused, and at once.
+    ['a run of letters ending in a dash', `repository:${'a'.repeat(250)}-:pull`],
+    ['many components ending in a dash', `repository:${'ab/'.repeat(80)}a-:pull`],
+    ['a host, then a run ending in a dash', `repository:h.example.com:5000/${'a'.repeat(200)}-:pull`],
+    ['a long dotted host ending in a dash', `repository:${'a.'.repeat(150)}a-/x:pull`],
+    ['separators all the way', `repository:a${'-_.'.repeat(60)}a:pull`],
   ])('refuses %s', (_why, text) => {
     expect(() => parseScope(text)).toThrow(ScopeError);
   });

@@ -21,7 +21,7 @@ describe('builds config', () => {
   it('has defaults for every key', async () => {
     const builds = await load('');
     expect(builds).toMatchObject({ builder: 'auto', buildah: 'buildah', concurrency: 1, queueLimit: 100, timeoutSeconds: 3600, retentionDays: 30, publicUrl: '', registryHost: '', repositories: [] });
-    expect(builds.source).toEqual({ maxBytes: 1024 ** 3, maxFiles: 100_000 });
+    expect(builds.source).toEqual({ maxBytes: 1024 ** 3, maxFiles: 100_000, maxPathBytes: 16 * 1024 ** 2 });
     expect(builds.logs.maxBytes).toBe(4 * 1024 * 1024);
   });
 

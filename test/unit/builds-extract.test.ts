@@ -30,7 +30,7 @@ describe('source tarball extraction', () => {
   /** Nothing but `ctx/` in the temp folder: nothing landed beside or above the context. */
   function expectNothingOutside(): void {
     expect(readdirSync(dir.path)).toEqual(['ctx']);
-    expect(readdirSync(join(dir.path, 'ctx'))).toEqual(['source']);
+    expect(readdirSync(join(dir.path, 'ctx')).filter((name) => name !== 'again')).toEqual(['source']);
   }
 
   const unpack = (entries: TarEntry[], limits = LIMITS) => extractTarball(tarballOf(entries), root, limits);
@@ -45,7 +45,7 @@ describe('source tarball extraction', () => {
       { name: `${TOP}/docs/current`, type: 'symlink', linkname: '../bin' },
       { name: `${TOP}/docs/run-link`, type: 'link', linkname: `${TOP}/bin/run.sh` },
     ]);
-    expect(result).toEqual({ files: 5, bytes: 23 });
+    expect(result).toEqual({ files: 6, bytes: 23 }); // bin/ counts too, though the archive has no entry for it
     expect(readdirSync(root).sort()).toEqual(['Dockerfile', 'bin', 'docs']);
     expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toBe('FROM scratch\n');
     expect(lstatSync(join(root, 'bin/run.sh')).mode & 0o7777).toBe(0o755);
@@ -106,6 +106,24 @@ describe('source tarball extraction', () => {
     await expect(unpack(entries, { maxBytes: LIMITS.maxBytes, maxFiles: 20 })).rejects.toThrow(/more than 20 entries \(builds.source.maxFiles\)/);
     expect(readdirSync(root).length).toBeLessThanOrEqual(20);
   });
+
+  it('counts every folder it creates toward the entry limit', async () => {
+    // 10 file entries, each 30 folders deep: 300 folders, far past 50 entries.
+    const entries = Array.from({ length: 10 }, (_, i) => file(`${Array.from({ length: 30 }, (__, d) => `f${i}-${d}`).join('/')}/leaf`));
+    await expect(unpack(entries, { maxBytes: LIMITS.maxBytes, maxFiles: 50 })).rejects.toThrow(/more than 50 entries \(builds.source.maxFiles\)/);
+  });
+
+  it("refuses the audit's archive: 200 entries whose deep paths make 51,000 folders", async () => {
+    const component = (i: number, depth: number) => `dir-${String(i).padStart(3, '0')}-${String(depth).padStart(3, '0')}-x`; // 15 characters
+    const entries = Array.from({ length: 200 }, (_, i) => file(`${Array.from({ length: 255 }, (_, d) => component(i, d)).join('/')}/f`));
+    // With a small entry limit, the folders count.
+    await expect(unpack(entries, { maxBytes: 1024 ** 3, maxFiles: 1000 })).rejects.toThrow(/more than 1000 entries/);
+    // With the default limits (100,000 entries): the bytes of all those paths are what stops it.
+    const fresh = join(dir.path, 'ctx', 'again');
+    await mkdir(fresh);
+    const limits = { maxBytes: 1024 ** 3, maxFiles: 100_000 };
+    await expect(extractTarball(tarballOf(entries), fresh, limits)).rejects.toThrow(/paths.*\(builds.source.maxPathBytes\)/);
+  }, 120_000);
 
   it('stops at the size limit, before writing the file past it', async () => {
     const entries = [file('small', 'x'.repeat(1000)), { name: `${TOP}/big`, size: 5 * 1024 * 1024 }];

@@ -462,7 +462,7 @@ describe('the registry and its observer', () => {
     const driver = slowEvents(createMemoryDriver());
     const store = new EventStore(driver, logs().log);
     const recorder = new EventRecorder(store, settings([endpoint('http://127.0.0.1:9/hook')]), source);
-    const registry = new Registry(driver, { maxManifestSize: 1 << 20, maxBlobSize: 0 }, logs().log, recorder.observer);
+    const registry = new Registry(driver, { maxManifestSize: 1 << 20, maxBlobSize: 0 }, logs().log, { changes: recorder.observer });
     const config = Buffer.from('{}');
     await registry.uploads.putWhole('team-a/app', `sha256:${createHash('sha256').update(config).digest('hex')}`, Readable.from([config]));
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${createHash('sha256').update(config).digest('hex')}`, size: 2 }, layers: [] }));

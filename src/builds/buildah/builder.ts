@@ -6,7 +6,9 @@
  *
  * Base images named with Berth's public host (`builds.registryHost`) are pulled from Berth
  * itself (a registries.conf prefix rewrite). With auth on, the build gets short-lived tokens
- * for the target and for the Berth base images it may pull, and nothing else.
+ * for the target and for the Berth images it may pull (`request.mayPull`), and nothing else; a
+ * Dockerfile that names a Berth image it may not pull fails before buildah starts. buildah runs
+ * with the environment it needs, not Berth's.
  *
  * Pushes never leave a half image under a tag: a manifest is written only after its blobs, and
  * a build that fails before pushing has pushed nothing but unreferenced blobs (gc frees them).
@@ -14,9 +16,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Builder, BuildRequest, BuildResult } from '../builder.js';
+import { BUILD_USER, type Builder, type BuildRequest, type BuildResult, ImageDeniedError } from '../builder.js';
+import { isValidName } from '../../registry/names.js';
 import { runCommand } from './command.js';
-import { parseDockerfile, baseImages, berthRepository } from '../dockerfile/index.js';
+import { berthRepository, imageReferences, parseDockerfile, platformArgs } from '../dockerfile/index.js';
 
 export interface BuildahOptions {
   /** The buildah command. */
@@ -28,14 +31,39 @@ export interface BuildahOptions {
   /** Other names Dockerfiles use for Berth (builds.registryHost). */
   aliases: string[];
   /**
-   * Tokens (repository -> token) for the target and the given Berth base repositories, or
-   * undefined when auth is off.
+   * Tokens (repository -> token) for the target and the given Berth base repositories (the ones
+   * the build may pull), or undefined when auth is off.
    */
   credentials?: (target: string, bases: string[]) => Promise<Map<string, string> | undefined>;
 }
 
-/** The user name buildah sends with an internal token. */
-export const BUILD_USER = 'berth-build';
+
+/**
+ * A command line as the build log shows it: build-argument values masked (`--build-arg K=***`).
+ * A rule's build args may hold tokens, and the log is readable by whoever may pull the image.
+ */
+export function shownArgs(args: readonly string[]): string[] {
+  const mask = (assignment: string): string => `${assignment.split('=', 1)[0]}=***`;
+  return args.map((arg, i) => {
+    if (args[i - 1] === '--build-arg') return mask(arg);
+    if (arg.startsWith('--build-arg=')) return `--build-arg=${mask(arg.slice('--build-arg='.length))}`;
+    return arg;
+  });
+}
+
+/** Variables of Berth's environment buildah gets: what it needs to run, nothing of Berth's own. */
+const PASSED_VARIABLES = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'SSL_CERT_FILE', 'SSL_CERT_DIR']);
+const PASSED_PROXIES = new Set(['http_proxy', 'https_proxy', 'no_proxy', 'all_proxy']);
+
+/** The part of `env` buildah may see: see PASSED_VARIABLES, plus LC_*, BUILDAH_* and proxy settings. */
+export function buildahEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const passed: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (PASSED_VARIABLES.has(name) || PASSED_PROXIES.has(name.toLowerCase()) || name.startsWith('LC_') || name.startsWith('BUILDAH_')) passed[name] = value;
+  }
+  return passed;
+}
 
 /** TOML basic strings: quotes and backslashes escaped. */
 function toml(value: string): string {
@@ -57,7 +85,7 @@ export class BuildahBuilder implements Builder {
       const policy = ['--signature-policy', join(dir, 'policy.json')];
       const local = `localhost/berth-build-${randomBytes(6).toString('hex')}`;
       const run = (args: string[]): Promise<void> => {
-        request.log(`$ ${options.command} ${args.join(' ')}`.slice(0, 4000));
+        request.log(`$ ${options.command} ${shownArgs(args).join(' ')}`.slice(0, 4000));
         const name = `buildah ${args.find((a) => a === 'bud' || a === 'push') ?? ''}`.trim();
         return runCommand(options.command, args, { env, log: request.log, signal: request.signal, cwd: dir, name });
       };
@@ -77,6 +105,31 @@ export class BuildahBuilder implements Builder {
     }
   }
 
+  /**
+   * The Berth repositories the Dockerfile pulls from (named with one of Berth's `hosts`), each of
+   * which the build must be allowed to pull. Images elsewhere (Docker Hub, ...) are buildah's
+   * business; its own tokens decide what it reads from Berth.
+   */
+  private async berthImages(request: BuildRequest, hosts: string[]): Promise<string[]> {
+    const dockerfile = parseDockerfile(await readFile(join(request.contextDir, request.dockerfile), 'utf8'));
+    let references;
+    try {
+      references = imageReferences(dockerfile, request.buildArgs, platformArgs({ os: 'linux', architecture: 'amd64' }));
+    } catch (err) {
+      throw new ImageDeniedError(`cannot tell which images the Dockerfile pulls: ${(err as Error).message}`);
+    }
+    const repositories = new Set<string>();
+    for (const { reference, instruction, line } of references) {
+      const repository = berthRepository(reference, hosts);
+      if (repository === undefined) continue;
+      if (!isValidName(repository) || !(await request.mayPull(repository))) {
+        throw new ImageDeniedError(`Dockerfile line ${line}: ${instruction} ${reference}: this build may not pull ${repository} (builds.repositories[].pull)`);
+      }
+      repositories.add(repository);
+    }
+    return [...repositories];
+  }
+
   /** Writes registries.conf, policy.json, storage.conf and (with auth) auth.json; returns buildah's environment. */
   private async prepare(dir: string, request: BuildRequest): Promise<NodeJS.ProcessEnv> {
     const { registry, aliases } = this.options;
@@ -93,21 +146,18 @@ export class BuildahBuilder implements Builder {
     await writeFile(join(dir, 'registries.conf'), `${registries.join('\n')}\n`);
     await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\nrunroot = ${toml(join(dir, 'run'))}\ngraphroot = ${toml(join(dir, 'root'))}\n`);
+    // Not Berth's environment: it holds secrets (BERTH_*, AWS_*) that a build's RUN steps could read.
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...buildahEnvironment(process.env),
       CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
       CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
       BUILDAH_ISOLATION: 'chroot',
       TMPDIR: join(dir, 'tmp'),
     };
-    delete env.REGISTRY_AUTH_FILE;
+    const hosts = [registry, ...aliases];
+    const bases = await this.berthImages(request, hosts);
     if (this.options.credentials) {
-      const text = await readFile(join(request.contextDir, request.dockerfile), 'utf8');
-      const hosts = [registry, ...aliases];
-      const bases = baseImages(parseDockerfile(text).instructions, request.buildArgs)
-        .map((image) => berthRepository(image, hosts))
-        .filter((name): name is string => name !== undefined);
-      const tokens = await this.options.credentials(request.repository, [...new Set(bases)]);
+      const tokens = await this.options.credentials(request.repository, bases);
       if (tokens) {
         const auths: Record<string, { auth: string }> = {};
         for (const [repository, token] of tokens) {

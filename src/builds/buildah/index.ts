@@ -4,5 +4,5 @@
  * log and stops them on cancel) in a private folder per build, with credentials for exactly the
  * images the build may use.
  */
-export { BUILD_USER, BuildahBuilder } from './builder.js';
+export { BuildahBuilder } from './builder.js';
 export { CommandError } from './command.js';

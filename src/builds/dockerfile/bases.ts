@@ -1,42 +1,87 @@
 /**
- * The base images a Dockerfile pulls (its FROM lines), with build arguments substituted, and
- * which of them live in Berth: to give a build credentials for exactly those when auth is on.
+ * The images a Dockerfile names (each FROM base, each `COPY --from=<image>`), read with the same
+ * rules the native builder uses (flags, quotes, the escape character, `ARG`s before the first
+ * FROM with build args winning, Docker's automatic platform args), and which of them live in
+ * Berth: the buildah builder gives a build credentials for exactly those it may pull, and refuses
+ * the others before it starts.
+ *
+ * What cannot be known from the text alone is left out: a `--from` that uses variables (their
+ * values may come from the base image's ENV) and the base images' ONBUILD triggers. That only
+ * costs credentials (buildah then cannot pull such an image from Berth); it never grants any.
  */
-import type { Instruction } from './parser.js';
+import { type Dockerfile, type EscapeChar, expandWord, type Instruction, type Lookup, parseArgDeclarations, parseFlags } from './parser.js';
 
-/** `${NAME}`, `${NAME:-default}`, `${NAME:+alt}`, `$NAME` from `vars`. */
-function substitute(text: string, vars: ReadonlyMap<string, string>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, braced: string | undefined, op: string | undefined, word: string | undefined, bare: string | undefined) => {
-    const value = vars.get(braced ?? bare ?? '');
-    if (op === '-') return value ? value : (word ?? '');
-    if (op === '+') return value ? (word ?? '') : '';
-    return value ?? '';
-  });
+export interface ImageReference {
+  /** The reference as the builder reads it (variables expanded, quotes and escapes removed). */
+  reference: string;
+  instruction: 'FROM' | 'COPY' | 'ADD';
+  line: number;
 }
 
-/** The image each FROM names (not `scratch`, not an earlier stage), in order. */
-export function baseImages(instructions: readonly Instruction[], buildArgs: Readonly<Record<string, string>>): string[] {
-  const vars = new Map<string, string>();
-  const stages = new Set<string>();
-  const images: string[] = [];
-  let seenFrom = false;
-  for (const ins of instructions) {
-    if (ins.name === 'ARG' && !seenFrom) {
-      // Only ARGs before the first FROM apply to FROM lines.
-      for (const decl of ins.args.split(/\s+/).filter(Boolean)) {
-        const eq = decl.indexOf('=');
-        const name = eq < 0 ? decl : decl.slice(0, eq);
-        const fallback = eq < 0 ? undefined : decl.slice(eq + 1).replace(/^"(.*)"$/, '$1');
-        const value = buildArgs[name] ?? fallback;
-        if (value !== undefined) vars.set(name, value);
-      }
+export interface TargetPlatform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** Docker's automatic platform args (`TARGETARCH`, ...), usable in FROM without declaring them. */
+export function platformArgs(platform: TargetPlatform): Map<string, string> {
+  const { os, architecture, variant = '' } = platform;
+  const text = `${os}/${architecture}${variant ? `/${variant}` : ''}`;
+  return new Map([
+    ['TARGETPLATFORM', text],
+    ['TARGETOS', os],
+    ['TARGETARCH', architecture],
+    ['TARGETVARIANT', variant],
+    ['BUILDPLATFORM', text],
+    ['BUILDOS', os],
+    ['BUILDARCH', architecture],
+    ['BUILDVARIANT', variant],
+  ]);
+}
+
+/**
+ * The values of the ARGs declared before the first FROM (what FROM lines see): a build arg wins
+ * over a default, and a default is expanded with what came before it.
+ */
+export function globalArgs(instructions: readonly Instruction[], buildArgs: Readonly<Record<string, string>>, escape: EscapeChar, builtins: ReadonlyMap<string, string>): Lookup {
+  const values = new Map<string, string | undefined>();
+  const lookup: Lookup = (name) => (values.has(name) ? values.get(name) : builtins.get(name));
+  for (const instruction of instructions) {
+    if (instruction.name === 'FROM') break;
+    if (instruction.name !== 'ARG') continue;
+    for (const { key, value } of parseArgDeclarations(instruction.args, escape, instruction.line)) {
+      if (Object.hasOwn(buildArgs, key)) values.set(key, buildArgs[key]);
+      else if (value !== undefined) values.set(key, expandWord(value, lookup, escape));
+      else values.set(key, builtins.get(key));
     }
-    if (ins.name !== 'FROM') continue;
-    seenFrom = true;
-    const words = ins.args.split(/\s+/).filter((w) => w && !w.startsWith('--'));
-    const image = substitute(words[0] ?? '', vars);
-    if (image && image !== 'scratch' && !stages.has(image.toLowerCase())) images.push(image);
-    if (words[1]?.toLowerCase() === 'as' && words[2]) stages.add(words[2].toLowerCase());
+  }
+  return lookup;
+}
+
+/** Every image the Dockerfile names in FROM and `--from` (not `scratch`, not its own stages), in order. */
+export function imageReferences(dockerfile: Dockerfile, buildArgs: Readonly<Record<string, string>>, builtins: ReadonlyMap<string, string>): ImageReference[] {
+  const { instructions, escape } = dockerfile;
+  const lookup = globalArgs(instructions, buildArgs, escape, builtins);
+  const stages: string[] = [];
+  const images: ImageReference[] = [];
+  for (const instruction of instructions) {
+    const { name, line } = instruction;
+    if (name === 'FROM') {
+      const words = parseFlags(instruction.args, line).rest.split(/\s+/).filter(Boolean);
+      const reference = expandWord(words[0] ?? '', lookup, escape);
+      const lower = reference.toLowerCase();
+      if (reference !== '' && lower !== 'scratch' && !stages.includes(lower)) images.push({ reference, instruction: 'FROM', line });
+      stages.push(words[1]?.toUpperCase() === 'AS' && words[2] ? words[2].toLowerCase() : `#${stages.length}`);
+    } else if (name === 'COPY' || name === 'ADD') {
+      const from = parseFlags(instruction.args, line).values.get('from');
+      if (from === undefined || from.includes('$')) continue;
+      const reference = expandWord(from, () => undefined, escape);
+      // An earlier stage, by number or name, as the builder looks it up.
+      const earlier = stages.slice(0, -1);
+      const stage = /^\d+$/.test(reference) ? Number(reference) < earlier.length : earlier.includes(reference.toLowerCase());
+      if (!stage && reference !== '') images.push({ reference, instruction: name, line });
+    }
   }
   return images;
 }

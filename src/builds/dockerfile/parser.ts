@@ -38,7 +38,8 @@ export class DockerfileSyntaxError extends Error {
   }
 }
 
-const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$/;
+// No two quantifiers here can take the same characters: a Dockerfile line may be a megabyte long.
+const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=(.*)$/;
 
 export function parseDockerfile(text: string): Dockerfile {
   const lines = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n').split('\n');
@@ -48,7 +49,7 @@ export function parseDockerfile(text: string): Dockerfile {
   for (; index < lines.length; index++) {
     const match = DIRECTIVE.exec(lines[index]!);
     if (!match || match[1]!.toLowerCase() in directives) break;
-    directives[match[1]!.toLowerCase()] = match[2]!;
+    directives[match[1]!.toLowerCase()] = match[2]!.trim();
   }
   const escape: EscapeChar = directives.escape === '`' ? '`' : '\\';
   const continuation = new RegExp(`${escape === '\\' ? '\\\\' : '`'}[ \\t]*$`);

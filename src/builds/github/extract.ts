@@ -9,9 +9,12 @@
  *   can change where an earlier one points), following the links found in the archive;
  * - hardlinks may only point at regular files unpacked before them;
  * - devices and FIFOs are refused; modes are reduced to 0644/0755 (no setuid, no sticky);
- * - limits on the bytes and the number of entries, and on the decompressed stream as a whole
- *   (a gzip bomb stops at the limit, not at the disk's end).
- * Memory stays bounded: the archive streams through, one entry at a time.
+ * - limits on the bytes and the number of entries (every folder created counts, whether or not
+ *   the archive has an entry for it: one deep file name makes up to 256 folders), on the bytes of
+ *   all the paths kept to check names against, and on the decompressed stream as a whole (a gzip
+ *   bomb stops at the limit, not at the disk's end).
+ * Memory stays bounded: the archive streams through, one entry at a time, and the paths kept are
+ * bounded by maxPathBytes.
  */
 import { constants } from 'node:fs';
 import { link, mkdir, open, symlink } from 'node:fs/promises';
@@ -24,9 +27,13 @@ import tar from 'tar-stream';
 export interface ExtractLimits {
   /** Bytes of file content. */
   maxBytes: number;
-  /** Entries (files, folders, links). */
+  /** Entries (files, folders, links), counting every folder created. */
   maxFiles: number;
+  /** Bytes of all the paths unpacked, added up (folders included); default 16 MiB. */
+  maxPathBytes?: number;
 }
+
+export const DEFAULT_MAX_PATH_BYTES = 16 * 1024 * 1024;
 
 export interface ExtractResult {
   files: number;
@@ -96,6 +103,7 @@ class Unpacker {
   private readonly files = new Set<string>();
   private entries = 0;
   private bytes = 0;
+  private pathBytes = 0;
 
   constructor(
     private readonly root: string,
@@ -132,18 +140,33 @@ class Unpacker {
     if (this.nonDirs.has(rel) || (kind === 'other' && this.dirs.has(rel))) throw new SourceError(`entry ${JSON.stringify(rel)}: appears twice`);
   }
 
+  /** Counts one entry (a file, link or folder, `rel`) with its content bytes and its path's bytes. */
   private count(size: number, rel: string): void {
+    this.pathBytes += rel.length;
+    const maxPathBytes = this.limits.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES;
+    if (this.pathBytes > maxPathBytes) throw new SourceError(`the paths in the archive are longer than ${maxPathBytes} bytes together (builds.source.maxPathBytes)`);
     this.entries += 1;
     if (this.entries > this.limits.maxFiles) throw new SourceError(`more than ${this.limits.maxFiles} entries (builds.source.maxFiles)`);
     this.bytes += size;
     if (this.bytes > this.limits.maxBytes) throw new SourceError(`more than ${this.limits.maxBytes} bytes of files, at ${JSON.stringify(rel)} (builds.source.maxBytes)`);
   }
 
+  /** Makes `rel` and its missing parents, each counted as an entry before anything is made. */
   private async makeDir(rel: string): Promise<void> {
     if (this.dirs.has(rel)) return;
-    await mkdir(join(this.root, rel), { recursive: true, mode: 0o755 });
     const parts = rel.split('/');
-    for (let i = 1; i <= parts.length; i++) this.dirs.add(parts.slice(0, i).join('/'));
+    const made: string[] = [];
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (this.dirs.has(prefix)) continue;
+      this.count(0, prefix);
+      made.push(prefix);
+    }
+    // Top down, one level each: a recursive mkdir of a deep path retries from the bottom up.
+    for (const prefix of made) {
+      await mkdir(join(this.root, prefix), { mode: 0o755 });
+      this.dirs.add(prefix);
+    }
   }
 
   async entry(entry: TarEntry): Promise<void> {
@@ -164,7 +187,6 @@ class Unpacker {
     switch (type) {
       case 'directory':
         this.checkPlace(rel, 'dir');
-        if (!this.dirs.has(rel)) this.count(0, rel);
         await this.makeDir(rel);
         entry.resume();
         return;

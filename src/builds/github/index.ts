@@ -9,7 +9,7 @@
  */
 export { GitHubApi, GitHubError } from './client.js';
 export { planBuilds } from './plans.js';
-export { parseRef, type SourceRef } from './rules.js';
+export { MAX_REF_NAME, parseRef, type SourceRef } from './rules.js';
 export { fetchSource, resolveBuildInput, SourceError } from './source.js';
 export { StatusReporter } from './status.js';
 export { webhookHandler } from './webhook.js';

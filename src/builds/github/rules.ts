@@ -9,8 +9,15 @@ export interface SourceRef {
   name: string;
 }
 
+/**
+ * Longest ref name built. Rules' `/regex/` sources (written by the admin) are matched against
+ * names that anyone who may push or trigger chooses: the length is bounded first.
+ */
+export const MAX_REF_NAME = 255;
+
 /** `refs/heads/x` -> branch x, `refs/tags/x` -> tag x; anything else is not built. */
 export function parseRef(ref: string): SourceRef | undefined {
+  if (ref.length > MAX_REF_NAME + 'refs/heads/'.length) return undefined;
   const m = /^refs\/(heads|tags)\/(.+)$/.exec(ref);
   if (!m) return undefined;
   return { type: m[1] === 'heads' ? 'branch' : 'tag', name: m[2]! };

@@ -1,8 +1,13 @@
 /**
- * `FROM` for the native builder: an image stored in this Berth, found by `name:tag`,
- * `name@digest`, or a reference with a registry host in front (`host:5000/team/app:1`,
- * `docker.io/library/alpine`), whose host part is dropped: such a reference is accepted only when
- * the rest names an image stored here. Nothing is ever pulled from another registry.
+ * `FROM` (and `COPY --from=<image>`) for the native builder: an image stored in this Berth, found
+ * by `name:tag`, `name@digest`, or a reference with a registry host in front
+ * (`host:5000/team/app:1`, `docker.io/library/alpine`), whose host part is dropped: such a
+ * reference is accepted only when the rest names an image stored here. Nothing is ever pulled from
+ * another registry.
+ *
+ * The one place the native builder reads an image, so the one place its rights are checked: every
+ * repository the reference could name is asked about (`mayPull`) before anything is read from it,
+ * and a reference that does not parse is refused.
  */
 import { RegistryError } from '../../registry/errors.js';
 import { MediaType } from '../../registry/manifest.js';
@@ -89,10 +94,16 @@ interface ManifestBody {
   manifests?: { digest: string; mediaType: string; platform?: Partial<Platform> }[];
 }
 
-/** Finds `text` in Berth and reads its config; for an index, the manifest for `platform`. */
-export async function resolveBaseImage(registry: Registry, text: string, platform: Platform): Promise<BaseImage> {
+/**
+ * Finds `text` in Berth and reads its config; for an index, the manifest for `platform`. Only
+ * repositories `mayPull` allows are looked at; when it allows none, the build may not use the image.
+ */
+export async function resolveBaseImage(registry: Registry, text: string, platform: Platform, mayPull: (repository: string) => Promise<boolean>): Promise<BaseImage> {
   const { names, reference } = parseImageReference(text);
-  for (const repository of names) {
+  const allowed: string[] = [];
+  for (const name of names) if (await mayPull(name)) allowed.push(name);
+  if (allowed.length === 0) throw new BaseImageError(`"${text}": this build may not pull ${names[0]} (builds.repositories[].pull, and the rights of whoever started it)`);
+  for (const repository of allowed) {
     let stored;
     try {
       stored = await registry.manifests.get(repository, reference);

@@ -24,10 +24,9 @@ import { digestOf } from '../../registry/digest.js';
 import { isNonDistributable } from '../../registry/manifest.js';
 import { checkName, checkTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
-import { BUILD_USER } from '../buildah/index.js';
 import { ArchiveError } from './archive.js';
-import { type BaseImage, BaseImageError, platformString, resolveBaseImage } from './base-image.js';
-import { AUTOMATIC_BUILD_ARGS, type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
+import { type BaseImage, BaseImageError, resolveBaseImage } from './base-image.js';
+import { AUTOMATIC_BUILD_ARGS, BUILD_USER, type Builder, type BuildRequest, type BuildResult, UnsupportedDockerfileError } from '../builder.js';
 import { CopyError, type Owner, planCopy, planDirectory } from './copy.js';
 import {
   type Dockerfile,
@@ -40,6 +39,7 @@ import {
   parseDockerfile,
   parseFlags,
   parseList,
+  platformArgs,
   SubstitutionError,
 } from '../dockerfile/index.js';
 import { applyLayer, FsPathError, FsTree } from './fs-tree.js';
@@ -168,19 +168,8 @@ class BuildRun {
     this.platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
     this.signal = request.signal;
     this.layers = new RegistryLayers(this.registry, work, this.signal);
-    const { os, architecture, variant = '' } = this.platform;
-    const platform = platformString(this.platform);
     // Docker's automatic platform args; usable in FROM, and in a stage once declared with ARG.
-    this.builtinArgs = new Map([
-      ['TARGETPLATFORM', platform],
-      ['TARGETOS', os],
-      ['TARGETARCH', architecture],
-      ['TARGETVARIANT', variant],
-      ['BUILDPLATFORM', platform],
-      ['BUILDOS', os],
-      ['BUILDARCH', architecture],
-      ['BUILDVARIANT', variant],
-    ]);
+    this.builtinArgs = platformArgs(this.platform);
   }
 
   async run(): Promise<BuildResult> {
@@ -355,7 +344,7 @@ class BuildRun {
       state = derive(await this.stage(parent.index));
       this.request.log(` ---> from stage ${parent.name ?? parent.index}`);
     } else {
-      const base = await resolveBaseImage(this.registry, image, platform);
+      const base = await resolveBaseImage(this.registry, image, platform, this.request.mayPull);
       this.request.log(` ---> ${base.repository}@${base.digest}`);
       state = fromImage(base, image);
     }
@@ -530,7 +519,7 @@ class BuildRun {
   private image(reference: string): Promise<StageState> {
     let state = this.images.get(reference);
     if (!state) {
-      state = resolveBaseImage(this.registry, reference, this.platform).then((base) => fromImage(base, reference));
+      state = resolveBaseImage(this.registry, reference, this.platform, this.request.mayPull).then((base) => fromImage(base, reference));
       this.images.set(reference, state);
     }
     return state;

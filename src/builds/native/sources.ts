@@ -133,14 +133,14 @@ export async function expandGlob(fs: SourceFs, pattern: string): Promise<string[
   const base = await resolveIn(fs, parts.slice(0, firstWild).join('/'), true);
   if (base.node?.type !== 'directory') return [];
   const restParts = parts.slice(firstWild);
-  const regex = compilePattern(restParts.join('/'));
+  const matcher = compilePattern(restParts.join('/'));
   const maxDepth = restParts.some((part) => part.includes('**')) ? Number.POSITIVE_INFINITY : restParts.length;
   const matches: string[] = [];
   const search = async (dir: string, relative: string, depth: number): Promise<void> => {
     for (const name of await fs.list(dir)) {
       const rel = relative === '' ? name : `${relative}/${name}`;
       const full = joinPath(dir, name);
-      if (regex.test(rel)) {
+      if (matcher.test(rel)) {
         matches.push(full);
         continue;
       }

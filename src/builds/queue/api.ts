@@ -1,6 +1,8 @@
 /**
  * `/api/builds`: list, show, follow the log, cancel, trigger. Rights as for images: a build is
- * visible to whoever may pull its repository; cancelling and triggering need push.
+ * visible to whoever may pull its repository; cancelling and triggering need push. Credentials
+ * are checked before anything is looked up, and a build or linked repository the caller may not
+ * see is answered exactly as one that does not exist (404): nothing tells which private ones exist.
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -31,21 +33,23 @@ const FOLLOW_POLL_MS = 1000;
  * something its author would not show to everyone who may pull): only their names.
  */
 export function publicRecord(record: BuildRecord, publicUrl: string): Record<string, unknown> {
-  const { buildArgs, runner: _runner, ...rest } = record;
-  return { ...rest, buildArgs: Object.keys(buildArgs).sort(), logUrl: `${publicUrl}/api/builds/${record.id}/logs` };
+  const { buildArgs, runner: _runner, trigger, ...rest } = record;
+  // The caller's principal is for the build's rights; `user` already names who it was.
+  const { principal: _principal, ...shownTrigger } = trigger as BuildRecord['trigger'] & { principal?: unknown };
+  return { ...rest, trigger: shownTrigger, buildArgs: Object.keys(buildArgs).sort(), logUrl: `${publicUrl}/api/builds/${record.id}/logs` };
 }
 
 function notFound(id: string): RegistryError {
   return new RegistryError('NAME_UNKNOWN', `no build ${id}`, { status: 404 });
 }
 
-/** The record of `:id`, after checking the caller may pull its repository. */
+/** The record of `:id` when the caller may pull its repository; 404 alike when missing or hidden. */
 async function visibleRecord(ctx: HttpContext, store: RecordStore): Promise<BuildRecord> {
+  await ctx.state.permissions.authenticate();
   const id = ctx.params.id ?? '';
   if (!BUILD_ID.test(id)) throw notFound(id);
   const record = await store.get(id);
-  if (!record) throw notFound(id);
-  await ctx.state.permissions.require(record.image, ['pull']);
+  if (!record || !(await ctx.state.permissions.can(record.image, 'pull'))) throw notFound(id);
   return record;
 }
 
@@ -89,6 +93,7 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
   const { store, queue } = deps;
 
   router.get('/api/builds', async (ctx) => {
+    await ctx.state.permissions.authenticate();
     const repository = queryValue(ctx, 'repository');
     const state = queryValue(ctx, 'state');
     if (state !== undefined && !STATES.has(state)) throw new RegistryError('UNSUPPORTED', `state must be one of ${[...STATES].join(', ')}`, { status: 400 });
@@ -136,6 +141,9 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
       return;
     }
     ctx.set('X-Accel-Buffering', 'no'); // proxies: pass the lines on as they come
+    // A build may print nothing for a while: the connection's idle timeout does not apply while
+    // following (the follow ends with the build, which has its own timeout).
+    ctx.req.socket.setTimeout(0);
     ctx.body = Readable.from(followLog(ctx, store, record.id), { objectMode: false });
     ctx.set('Content-Type', 'text/plain; charset=utf-8');
   });
@@ -149,6 +157,7 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
   });
 
   router.post('/api/builds', async (ctx) => {
+    await ctx.state.permissions.authenticate();
     const body = await readSmallBody(ctx, 64 * 1024, () => new RegistryError('SIZE_INVALID', 'body larger than 64 KiB', { status: 413 }));
     let parsed: unknown;
     try {
@@ -158,9 +167,12 @@ export function mountBuildsApi(router: HttpRouter, deps: BuildsApiDeps): void {
     }
     const request = parseTriggerRequest(parsed);
     const linked = findLinked(deps.config, request.repository);
-    if (!linked) throw new RegistryError('NAME_UNKNOWN', `${request.repository} is not a linked repository (builds.repositories)`, { status: 404 });
+    if (!linked || !(await ctx.state.permissions.can(linked.image, 'pull'))) {
+      throw new RegistryError('NAME_UNKNOWN', `${request.repository} is not a linked repository (builds.repositories)`, { status: 404 });
+    }
     await ctx.state.permissions.require(linked.image, ['push']);
-    const plans = await planTrigger(linked, request, deps.github(linked.github), deps.registryHost(), ctx.state.permissions.subject);
+    const by = { user: ctx.state.permissions.subject, principal: await ctx.state.permissions.principal() };
+    const plans = await planTrigger(linked, request, deps.github(linked.github), deps.registryHost(), by);
     const records = await queue.enqueue(plans);
     const publicUrl = deps.publicUrl();
     respondJson(ctx, { builds: records.map((r) => publicRecord(r, publicUrl)) });

@@ -5,13 +5,11 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { matchesAny } from '../../util/index.js';
-import { parseImageReference } from '../native/index.js';
 import type { Builder } from '../builder.js';
 import { type BuilderSource, chooseBuilder } from '../builders.js';
 import { CommandError } from '../buildah/index.js';
 import type { BuildsConfig } from '../config.js';
-import { parseDockerfile, baseImages } from '../dockerfile/index.js';
+import { parseDockerfile } from '../dockerfile/index.js';
 import { type GitHubApi, fetchSource, resolveBuildInput, SourceError } from '../github/index.js';
 import type { BuildRecord } from './records.js';
 
@@ -38,7 +36,7 @@ export class BuildFailure extends Error {
 export function isBuildProblem(err: unknown): boolean {
   if (err instanceof BuildFailure || err instanceof SourceError || err instanceof CommandError) return true;
   const name = (err as Error | undefined)?.name ?? '';
-  return ['UnsupportedDockerfileError', 'DockerfileSyntaxError', 'NativeBuildError', 'BaseImageError'].includes(name) || /^Dockerfile line \d+/.test((err as Error | undefined)?.message ?? '');
+  return ['UnsupportedDockerfileError', 'DockerfileSyntaxError', 'NativeBuildError', 'BaseImageError', 'ImageDeniedError'].includes(name) || /^Dockerfile line \d+/.test((err as Error | undefined)?.message ?? '');
 }
 
 export interface PipelineOptions {
@@ -46,10 +44,8 @@ export interface PipelineOptions {
   builders: BuilderSource;
   /** The GitHub client for a linked repository (its token, or the global one). */
   github: (repository: string) => GitHubApi;
-  /** Whether registry auth is on (the native builder then checks which bases a build may pull). */
-  authOn: boolean;
-  /** Repository patterns a linked repository's builds may pull, besides its own image. */
-  pullPatterns: (github: string) => string[];
+  /** What a build may pull from this registry (the builders ask before they read an image). */
+  mayPull: (record: BuildRecord) => (repository: string) => Promise<boolean>;
 }
 
 export async function runPipeline(record: BuildRecord, context: BuildContext, options: PipelineOptions): Promise<BuildOutcome> {
@@ -76,7 +72,6 @@ export async function runPipeline(record: BuildRecord, context: BuildContext, op
     const builder = await chooseBuilder(options.builders, dockerfile);
     context.chose?.(builder.name);
     log(`==> building ${record.context || '/'}${record.context ? '/' : ''}${input.dockerfile} with the ${builder.name} builder`);
-    if (builder.name === 'native' && options.authOn) checkBases(record, instructions, options);
     const result = await builder.build({
       contextDir: input.contextDir,
       dockerfile: input.dockerfile,
@@ -85,35 +80,12 @@ export async function runPipeline(record: BuildRecord, context: BuildContext, op
       tags: record.tags,
       log,
       signal,
+      mayPull: options.mayPull(record),
     });
     log(`==> pushed ${record.image}@${result.digest} as ${record.tags.join(', ')}`);
     return { digest: result.digest, builder: builder.name };
   } finally {
     await rm(work, { recursive: true, force: true, maxRetries: 3 }).catch((err: Error) => log(`warning: could not remove the build folder: ${err.message}`));
-  }
-}
-
-/**
- * The native builder reads base images straight from the registry layer, past auth: with auth
- * on, a build may only use Berth images its linked repository is allowed to pull.
- */
-function checkBases(record: BuildRecord, instructions: Parameters<typeof baseImages>[0], options: PipelineOptions): void {
-  const allowed = [record.image, ...options.pullPatterns(record.github)];
-  const from = instructions.filter((ins) => ins.name === 'FROM');
-  for (const image of baseImages(instructions, record.buildArgs)) {
-    // Every repository the native builder might read it from (it drops the host, and tries
-    // `library/x` for a short `x`).
-    let names: string[];
-    try {
-      names = parseImageReference(image).names;
-    } catch {
-      continue; // the builder reports a bad reference with its line
-    }
-    const denied = names.find((name) => !matchesAny(allowed, name));
-    if (denied) {
-      const line = from.find((ins) => ins.args.includes(image))?.line;
-      throw new BuildFailure(`Dockerfile${line ? ` line ${line}` : ''}: FROM ${image}: builds of ${record.github} may not pull ${denied} (builds.repositories[].pull)`);
-    }
   }
 }
 

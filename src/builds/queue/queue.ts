@@ -189,7 +189,8 @@ export class BuildQueue {
       });
   }
 
-  private async queuedCount(): Promise<number> {
+  /** Builds queued on every replica (read from storage). */
+  async queuedCount(): Promise<number> {
     let count = 0;
     for (const id of await this.store.activeIds()) {
       const record = await this.store.get(id);

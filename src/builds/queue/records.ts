@@ -20,6 +20,7 @@ import {
   recordPath,
   recoverClaimPath,
 } from './paths.js';
+import type { PrincipalRef } from '../../auth/permissions.js';
 import type { SourceRef } from '../github/index.js';
 
 export type BuildState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -43,7 +44,11 @@ export interface BuildPlan {
   context: string;
   dockerfile: string;
   buildArgs: Record<string, string>;
-  trigger: { kind: 'webhook'; delivery: string } | { kind: 'manual'; user?: string };
+  /**
+   * Who started it. A build started by hand keeps its caller (`principal`): it may pull only what
+   * that caller may, and the caller's rights are asked again when it runs.
+   */
+  trigger: { kind: 'webhook'; delivery: string } | { kind: 'manual'; user?: string; principal?: PrincipalRef };
 }
 
 export interface BuildRecord extends BuildPlan {

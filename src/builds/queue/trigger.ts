@@ -2,9 +2,10 @@
  * `POST /api/builds`: a build started by hand, as if the ref had just been pushed. The commit
  * (and its message) and the default branch come from the GitHub API.
  */
+import type { PrincipalRef } from '../../auth/permissions.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { BuildsConfig, LinkedRepository } from '../config.js';
-import { GitHubError, type GitHubApi, planBuilds, parseRef, type SourceRef } from '../github/index.js';
+import { GitHubError, type GitHubApi, MAX_REF_NAME, planBuilds, parseRef, type SourceRef } from '../github/index.js';
 import type { BuildPlan } from './records.js';
 
 export interface TriggerRequest {
@@ -20,6 +21,9 @@ export interface TriggerRequest {
   rule?: string;
 }
 
+/** Longest value of a field: refs are matched against the rules' regular expressions. */
+const MAX_FIELD = MAX_REF_NAME + 'refs/heads/'.length;
+
 function badRequest(message: string): RegistryError {
   return new RegistryError('UNSUPPORTED', message, { status: 400 });
 }
@@ -29,7 +33,10 @@ export function parseTriggerRequest(value: unknown): TriggerRequest {
   const body = value as Record<string, unknown>;
   const known = new Set(['repository', 'ref', 'branch', 'tag', 'sha', 'rule']);
   for (const key of Object.keys(body)) if (!known.has(key)) throw badRequest(`unknown field ${key}`);
-  for (const key of known) if (body[key] !== undefined && typeof body[key] !== 'string') throw badRequest(`${key} must be a string`);
+  for (const key of known) {
+    if (body[key] !== undefined && typeof body[key] !== 'string') throw badRequest(`${key} must be a string`);
+    if (typeof body[key] === 'string' && (body[key] as string).length > MAX_FIELD) throw badRequest(`${key} is longer than ${MAX_FIELD} characters`);
+  }
   if (typeof body.repository !== 'string' || body.repository === '') throw badRequest('repository is required');
   if ([body.ref, body.branch, body.tag].filter((v) => v !== undefined).length > 1) throw badRequest('give one of ref, branch, tag');
   if (body.sha !== undefined && !/^[0-9a-fA-F]{7,40}$/.test(body.sha as string)) throw badRequest('sha must be a commit id (7 to 40 hex digits)');
@@ -48,7 +55,13 @@ function githubFailed(err: unknown, what: string): RegistryError {
   return new RegistryError('UNAVAILABLE', `GitHub could not be asked about ${what}: ${(err as Error).message}`, { status: 503 });
 }
 
-export async function planTrigger(linked: LinkedRepository, request: TriggerRequest, github: GitHubApi, registryHost: string, user: string | undefined): Promise<BuildPlan[]> {
+/** Who triggers: a name for the record, and the signed-in principal whose pull rights the build gets. */
+export interface TriggeredBy {
+  user: string | undefined;
+  principal: PrincipalRef | undefined;
+}
+
+export async function planTrigger(linked: LinkedRepository, request: TriggerRequest, github: GitHubApi, registryHost: string, by: TriggeredBy): Promise<BuildPlan[]> {
   let defaultBranch: string;
   try {
     defaultBranch = (await github.json<{ default_branch?: string }>(`repos/${linked.github}`)).default_branch ?? 'main';
@@ -74,7 +87,7 @@ export async function planTrigger(linked: LinkedRepository, request: TriggerRequ
   if (typeof commit.sha !== 'string' || !/^[0-9a-f]{40}$/.test(commit.sha)) throw new RegistryError('UNAVAILABLE', 'GitHub answered without a commit id', { status: 503 });
   const plans = planBuilds(
     linked,
-    { ref, sha: commit.sha, commitMessage: commit.commit?.message ?? '', defaultBranch, trigger: { kind: 'manual', ...(user ? { user } : {}) }, rule: request.rule },
+    { ref, sha: commit.sha, commitMessage: commit.commit?.message ?? '', defaultBranch, trigger: { kind: 'manual', ...(by.user ? { user: by.user } : {}), ...(by.principal ? { principal: by.principal } : {}) }, rule: request.rule },
     registryHost,
   );
   if (plans.length === 0) {
