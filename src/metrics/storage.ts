@@ -11,6 +11,8 @@ export class MeteredDriver implements StorageDriver {
   readonly name: string;
   readonly minChunkSize: number;
   readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  /** Passed through (not an operation worth counting): the start-up check of secret files needs it. */
+  readonly exposed?: (path: string) => Promise<string | undefined>;
 
   constructor(
     private readonly inner: StorageDriver,
@@ -20,6 +22,7 @@ export class MeteredDriver implements StorageDriver {
     this.minChunkSize = inner.minChunkSize ?? 0;
     const redirect = inner.redirectURL?.bind(inner);
     if (redirect) this.redirectURL = (path, method) => this.measure('redirectURL', () => redirect(path, method));
+    this.exposed = inner.exposed?.bind(inner);
   }
 
   getContent(path: string): Promise<Buffer> {

@@ -19,9 +19,12 @@
  * (pushed or re-pushed meanwhile) gets back the links gc removed for it, and keeps its blobs; a
  * manifest push, after writing, checks that its own revision and every link it needs are still
  * there, and fails (to be retried) otherwise. Whichever looks last sees the other's write. Races
- * left: a cross-repository mount of an otherwise unreferenced old blob in the instant gc deletes
- * it (the manifest push then fails cleanly with MANIFEST_BLOB_UNKNOWN, or, if it checked just
- * before, names a blob gone); a client tagging an old untagged manifest between gc's last look at
+ * left: an upload of the very bytes gc is deleting, landing between gc's look at their age and its
+ * delete, loses them (the window is one stat; closing it needs a marker both sides check, or a
+ * check of the bytes after the manifest push, which costs a request per blob on S3); a
+ * cross-repository mount of an otherwise unreferenced old blob in the instant gc deletes it (the
+ * manifest push then fails cleanly with MANIFEST_BLOB_UNKNOWN, or, if it checked just before,
+ * names a blob gone); a client tagging an old untagged manifest between gc's last look at
  * the tags and its delete can end with a tag naming a deleted manifest. Run gc when no pushes are
  * under way if in doubt; `berth fsck` finds what such a race left.
  */
@@ -232,7 +235,9 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
         }
         report.blobsDeleted += 1;
         report.bytesFreed += size;
-        await remove(hexFolder, { kind: 'blob', digest, bytes: size });
+        // The data file, not its folder: a push moving the same bytes in at this instant makes a
+        // folder delete fail half-way (the folder is not empty any more) and stop gc.
+        await remove(data, { kind: 'blob', digest, bytes: size });
       }
     }
   }
