@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
-import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, RequestState, TrustedProxies, type AppState } from './http/index.js';
+import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, refuseUnreadablePath, RequestState, TrustedProxies, type AppState, type HttpRouter } from './http/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
 import type { AuthModule } from './auth/index.js';
 import { openAccess } from './auth/open.js';
@@ -43,6 +43,8 @@ export interface App {
   /** Undefined without `proxies`. */
   proxies?: ProxyModule;
   log: Logger;
+  /** Every router, in order (tests walk their routes). */
+  routers: HttpRouter[];
 }
 
 export interface AppOptions {
@@ -134,15 +136,22 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     if (log.isLevelEnabled('info')) logRequest(ctx, log, requestId);
     await next();
   });
+  koa.use(refuseUnreadablePath);
   if (config.readOnly) koa.use(readOnlyMiddleware);
   koa.use(apiVersionHeader);
   koa.use(auth.middleware);
   if (proxies) koa.use(proxies.middleware);
 
-  // Paths no route serves get the OCI error JSON too (wrong methods: 405 from allowedMethods).
+  // Paths no route serves, and methods no route on the path serves (405 with `Allow` from
+  // allowedMethods, also for methods no router knows, such as PROPFIND), get the OCI error JSON.
   koa.use(async (ctx, next) => {
     await next();
-    if (ctx.status === 404 && ctx.body == null) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+    if (ctx.body != null) return;
+    if (ctx.status === 404) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+    if (ctx.status === 405 || ctx.status === 501) {
+      const allow = ctx.response.get('Allow');
+      throw new RegistryError('UNSUPPORTED', `the method ${ctx.method} is not supported on this path`, { status: 405, headers: allow ? { Allow: allow } : {} });
+    }
   });
   const routers = [
     health.router(),
@@ -154,8 +163,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   if (config.metrics.enabled && config.metrics.listen === '') routers.push(metrics.router());
   for (const router of routers) {
     koa.use(router.routes());
-    koa.use(router.allowedMethods({ throw: true }));
+    koa.use(router.allowedMethods());
   }
   koa.use(builds.middleware);
-  return { koa, registry, auth, builds, events, metrics, health, proxies, log };
+  return { koa, registry, auth, builds, events, metrics, health, proxies, log, routers };
 }

@@ -6,6 +6,7 @@
 import { StorageUnavailableError } from '../storage-drivers/driver.js';
 import { type Config, DEFAULT_CONFIG_FILE, loadConfig } from './config.js';
 import { describeStorage } from './storage.js';
+import { parseDuration } from './util/index.js';
 
 /** A mistake in the command line: printed without a stack, exit status 2. */
 export class UsageError extends Error {}
@@ -15,6 +16,13 @@ export async function readSecretFromStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** A duration flag's value in ms (`30m`, `1h`, `7d`); a UsageError naming the flag otherwise. */
+export function durationFlag(value: string, flag: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new UsageError(`${flag}: not a duration (like 30m, 1h, 7d): ${value}`);
+  return ms;
 }
 
 /** One sentence naming the cause and the fix, for failures a user can fix; undefined for others. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * `berth <command>`: serve, gc, user, token, builds, repos|tags|rm|du, events, tag, healthcheck,
- * mirror. Every command takes `--config FILE`; without it the package's config/registry.yaml is
- * used. A mistake on the command line prints one line (and where to find more) and exits 2; a
+ * `berth <command>`: serve, gc, fsck, user, token, builds, repos|tags|rm|du, events, tag,
+ * healthcheck, mirror. Every command takes `--config FILE`; without it the package's
+ * config/registry.yaml is used. A mistake on the command line prints one line (and where to find more) and exits 2; a
  * failure exits 1.
  */
 import { readFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ commands:
   gc [--dry-run] [--grace 1h] [--upload-ttl 24h]
                                                delete blobs no manifest references, and
                                                abandoned uploads
+  fsck [--repair] [--quick] [--json]           check the storage: corrupt blobs, dangling
+                                               links, broken manifests, orphan uploads
   user add|passwd|remove NAME, user list       manage users (auth.usersFile)
   token create|revoke|list                     robot tokens for CI
   builds list|logs|trigger|cancel              automated builds
@@ -93,6 +95,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./builds/queue/cli.js')).runBuildsCommand(rest);
     case 'gc':
       return (await import('./gc-cli.js')).runGcCommand(rest);
+    case 'fsck':
+      return (await import('./fsck-cli.js')).runFsckCommand(rest);
     case 'events':
       return (await import('./events/cli.js')).runEventsCommand(rest);
     case 'tag':
@@ -132,7 +136,7 @@ main(argv).catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const command = ['serve', 'gc', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck', 'mirror'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
+    const command = ['serve', 'gc', 'fsck', 'user', 'token', 'builds', 'repos', 'tags', 'rm', 'du', 'events', 'tag', 'healthcheck', 'mirror'].includes(argv[0] ?? '') ? `berth ${argv[0]}` : 'berth';
     process.stderr.write(`berth: ${(err as Error).message}\n${command} --help shows the usage\n`);
     process.exit(2);
   }

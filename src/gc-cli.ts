@@ -4,7 +4,9 @@
  * Defaults come from the config's `gc:` section; flags win.
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, UsageError } from './cli-util.js';
+import type { StorageDriver } from '../storage-drivers/driver.js';
+import { commandConfig, durationFlag, UsageError } from './cli-util.js';
+import type { Config } from './config.js';
 import { commandRecorder } from './events/index.js';
 import { createLogger } from './log.js';
 import { evictUnpulled } from './proxy/evict.js';
@@ -12,7 +14,6 @@ import { collectGarbage, type GcItem, type GcReport } from './registry/gc.js';
 import type { ChangeObserver } from './registry/observer.js';
 import { Registry } from './registry/registry.js';
 import { createStorageDriver } from './storage.js';
-import { parseDuration } from './util/index.js';
 
 export const GC_USAGE = `usage: berth gc [options]
 
@@ -32,12 +33,6 @@ options:
   --json              the report and every item as JSON
   --config FILE       config file (its storage is collected)
 `;
-
-function duration(value: string, flag: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new UsageError(`${flag}: not a duration (like 30m, 1h, 7d): ${value}`);
-  return ms;
-}
 
 function describeItem(item: GcItem): string {
   switch (item.kind) {
@@ -114,8 +109,8 @@ export async function runGcCommand(args: string[]): Promise<void> {
   });
   const report = await collectGarbage(driver, {
     dryRun,
-    graceMs: duration(grace, '--grace'),
-    uploadTtlMs: duration(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
+    graceMs: durationFlag(grace, '--grace'),
+    uploadTtlMs: durationFlag(values['upload-ttl'] ?? config.gc.uploadTtl, '--upload-ttl'),
     deleteUntagged: values['delete-untagged'] ?? config.gc.deleteUntagged,
     onItem: (item) => {
       if (item.kind === 'manifest' && !dryRun) deleted.push(item);

@@ -15,6 +15,7 @@ import { GcSchedule } from './gc-schedule.js';
 import { evictUnpulled } from './proxy/evict.js';
 import { announceListening, listeningUrl } from './listening.js';
 import { type MetricsListener, startMetricsListener } from './metrics/listener.js';
+import { answerClientError, refuseConnect } from './http/index.js';
 import { createListener } from './tls/index.js';
 
 /** How this process serves among several (src/workers.ts); the defaults are a lone server's. */
@@ -63,6 +64,8 @@ export async function startServer(config: Config, log: Logger, driver?: StorageD
   });
   const server = listener.server;
   server.setTimeout(timeouts.idle * 1000);
+  server.on('connect', refuseConnect);
+  server.on('clientError', answerClientError);
 
   const { host, port } = parseListen(config.listen);
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,6 @@
 /** What the registry API's route modules are given, and the repository name every route checks. */
 import type { Config } from '../config.js';
-import type { HttpContext } from '../http/index.js';
-import { checkName } from '../registry/names.js';
+import { type HttpContext, routeRepositoryName } from '../http/index.js';
 import type { ChangeOrigin } from '../registry/observer.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -17,5 +16,5 @@ export interface ApiDeps {
 
 /** The repository name from the route, checked against the grammar. */
 export function repositoryName(ctx: HttpContext): string {
-  return checkName(ctx.params.name ?? '');
+  return routeRepositoryName(ctx);
 }

@@ -45,8 +45,8 @@ export function errorBody(code: ErrorCode, message: string, detail?: unknown): B
 
 function fromKoa(err: { status?: number; expose?: boolean; message?: string }): RegistryError | undefined {
   const status = err.status;
-  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
   if (status === 405 || status === 501) return new RegistryError('UNSUPPORTED', 'the method is not supported on this path', { status: 405 });
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
   if (status === 413) return new RegistryError('SIZE_INVALID', 'request body too large', { status: 413 });
   return new RegistryError('UNSUPPORTED', err.expose && err.message ? err.message : 'bad request', { status });
 }

@@ -4,9 +4,11 @@
  * request.ts (query values, lengths, small bodies), response.ts (JSON, empty, ETags), send-file.ts
  * (a file's bytes through reused buffers), pagination.ts (`n`/`last` and the `Link` header),
  * origin.ts (who asked, for the events), proxies.ts (which X-Forwarded-* headers to believe),
- * read-only.ts (the read-only gate) and errors.ts (the one error table and the middleware that
- * renders every failure as OCI error JSON).
+ * read-only.ts (the read-only gate), errors.ts (the one error table and the middleware that
+ * renders every failure as OCI error JSON) and connection.ts (the same JSON for what never reaches
+ * Koa: CONNECT, requests Node cannot parse).
  */
+export * from './connection.js';
 export * from './context.js';
 export * from './errors.js';
 export * from './pagination.js';

@@ -1,7 +1,35 @@
 /** Reading a request: query values, its declared length, and small bodies read whole with a limit and a deadline. */
 import type { IncomingMessage } from 'node:http';
+import type { Middleware } from 'koa';
 import { RegistryError } from '../registry/errors.js';
+import { checkName } from '../registry/names.js';
 import type { HttpContext } from './context.js';
+
+/**
+ * Refuses a request target Koa cannot read a path from: Node's URL parser takes `//##@x` or
+ * `/\\@x` for an authority, and `ctx.path` is then null, which no route or middleware expects.
+ */
+export const refuseUnreadablePath: Middleware = async (ctx, next) => {
+  if (typeof ctx.path !== 'string') throw new RegistryError('UNSUPPORTED', 'malformed request target: no path can be read from it', { status: 400 });
+  await next();
+};
+
+/**
+ * The repository name of a route with a `*name` parameter, checked against the grammar. The
+ * router decodes the path, so `a%2Fb` would arrive as `a/b`: an encoded slash is refused instead
+ * (RFC 3986 makes `%2F` data inside one path segment, not a separator, and a name component cannot
+ * hold a `/`). Distribution accepts it (its router matches the decoded path), but no client sends
+ * one, and two spellings of one repository would let a request slip past path rules in a proxy
+ * in front of Berth that does not decode.
+ */
+export function routeRepositoryName(ctx: HttpContext): string {
+  if (/%2f/i.test(ctx.path)) {
+    throw new RegistryError('NAME_INVALID', 'invalid repository name: an encoded slash (%2F) in the path; write the slashes between name components as plain /', {
+      detail: { path: ctx.path.slice(0, 300) },
+    });
+  }
+  return checkName(ctx.params.name ?? '');
+}
 
 /** One query value (the first when repeated), or undefined. */
 export function queryValue(ctx: HttpContext, key: string): string | undefined {

@@ -16,7 +16,9 @@ export function httpMetrics(metrics: Metrics): Middleware<AppState> {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     const method = METHODS.has(ctx.method) ? ctx.method : 'other';
-    const uploading = UPLOAD_METHODS.has(method) && ctx.path.length < 1024 && UPLOAD_PATH.test(ctx.path);
+    // (ctx.path is null for a request target Node reads as an authority, `//##@x`: refused later.)
+    const path: string = ctx.path ?? '';
+    const uploading = UPLOAD_METHODS.has(method) && path.length < 1024 && UPLOAD_PATH.test(path);
     if (uploading) metrics.uploadsInProgress.inc();
     ctx.res.once('close', () => {
       if (uploading) metrics.uploadsInProgress.dec();

@@ -13,12 +13,20 @@
  * Anything written less than `graceMs` ago is kept whatever it looks like: it may belong to a push
  * under way (blobs are uploaded and linked before the manifest that references them arrives; a
  * manifest is pushed before the tag or index that names it). That grace period is the compromise
- * that lets gc run online. Races it leaves: a cross-repository mount of an otherwise unreferenced
- * old blob while gc runs can lose that blob (the manifest push then fails cleanly with
- * MANIFEST_BLOB_UNKNOWN); a client tagging an old untagged manifest by digest in the instant
- * between gc's last look and its delete can end with a tag naming a deleted manifest (gc reads
- * the tags again just before it deletes, which makes that instant short). Run gc when no pushes
- * are under way if in doubt.
+ * that lets gc run online. Pushes that reuse what is already there (a client skips a blob its HEAD
+ * found, or tags an old manifest) are covered by a check on both sides: after deleting in a
+ * repository, gc lists its revisions again, and any manifest it did not keep that is there now
+ * (pushed or re-pushed meanwhile) gets back the links gc removed for it, and keeps its blobs; a
+ * manifest push, after writing, checks that its own revision and every link it needs are still
+ * there, and fails (to be retried) otherwise. Whichever looks last sees the other's write. Races
+ * left: an upload of the very bytes gc is deleting, landing between gc's look at their age and its
+ * delete, loses them (the window is one stat; closing it needs a marker both sides check, or a
+ * check of the bytes after the manifest push, which costs a request per blob on S3); a
+ * cross-repository mount of an otherwise unreferenced old blob in the instant gc deletes it (the
+ * manifest push then fails cleanly with MANIFEST_BLOB_UNKNOWN, or, if it checked just before,
+ * names a blob gone); a client tagging an old untagged manifest between gc's last look at
+ * the tags and its delete can end with a tag naming a deleted manifest. Run gc when no pushes are
+ * under way if in doubt; `berth fsck` finds what such a race left.
  */
 import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
 import { deleteIfPresent, readLink } from './blobs.js';
@@ -147,6 +155,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     }
 
     let kept = new Set(revisions.keys());
+    const manifestsDeleted = new Set<string>();
     if (options.deleteUntagged) {
       const tagged = await taggedDigests(driver, name);
       kept = keptManifests(revisions, tagged);
@@ -165,6 +174,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
         }
         report.manifestsDeleted += 1;
         await remove(layout.manifestRevisionLink(name, digest), { kind: 'manifest', repository: name, digest });
+        manifestsDeleted.add(digest);
         if (links.subject && !options.dryRun) await deleteIfPresent(driver, layout.referrerLink(name, links.subject, digest));
       }
     }
@@ -177,6 +187,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     }
     for (const digest of referenced) marked.add(digest);
 
+    const linksDeleted = new Set<string>();
     for (const digest of await digestsUnder(driver, `${layout.repository(name)}/_layers`)) {
       if (referenced.has(digest)) continue;
       const link = layout.layerLink(name, digest);
@@ -187,7 +198,9 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
       }
       report.linksDeleted += 1;
       await remove(link, { kind: 'layer-link', repository: name, digest });
+      linksDeleted.add(digest);
     }
+    if (!options.dryRun) await keepWhatAppeared(driver, name, { kept, revisions, manifestsDeleted, linksDeleted, marked });
 
     for (const upload of await listOrEmpty(driver, `${layout.repository(name)}/_uploads`)) {
       const startedAt = await readLink(driver, `${upload}/startedat`);
@@ -222,11 +235,63 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
         }
         report.blobsDeleted += 1;
         report.bytesFreed += size;
-        await remove(hexFolder, { kind: 'blob', digest, bytes: size });
+        // The data file, not its folder: a push moving the same bytes in at this instant makes a
+        // folder delete fail half-way (the folder is not empty any more) and stop gc.
+        await remove(data, { kind: 'blob', digest, bytes: size });
       }
     }
   }
   return report;
+}
+
+/**
+ * The other side of a manifest push's own check: after gc deleted in a repository, the manifests
+ * there now that it did not keep were pushed (or re-pushed) meanwhile. Whatever of theirs gc just
+ * removed comes back (their layer links, the revision links of their children), and their blobs
+ * and children are marked so that the blob sweep keeps them.
+ */
+async function keepWhatAppeared(
+  driver: StorageDriver,
+  name: string,
+  run: { kept: Set<string>; revisions: Map<string, ManifestLinks>; manifestsDeleted: Set<string>; linksDeleted: Set<string>; marked: Set<string> },
+): Promise<void> {
+  const { kept, revisions, manifestsDeleted, linksDeleted, marked } = run;
+  const restore = async (digest: string): Promise<void> => {
+    if (manifestsDeleted.delete(digest)) await driver.putContent(layout.manifestRevisionLink(name, digest), Buffer.from(digest));
+  };
+  const pending = (await digestsUnder(driver, `${layout.repository(name)}/_manifests/revisions`)).filter((digest) => !kept.has(digest));
+  // A tag moved meanwhile onto a manifest gc just deleted: that manifest comes back.
+  for (const digest of manifestsDeleted.size > 0 ? await taggedDigests(driver, name) : []) {
+    if (manifestsDeleted.has(digest)) {
+      await restore(digest);
+      pending.push(digest);
+    }
+  }
+  const seen = new Set<string>();
+  while (pending.length > 0) {
+    const digest = pending.pop()!;
+    if (seen.has(digest)) continue;
+    seen.add(digest);
+    let links = revisions.get(digest);
+    if (!links) {
+      try {
+        links = linksOf(await driver.getContent(layout.blobData(digest)));
+      } catch (err) {
+        if (err instanceof PathNotFoundError) continue;
+        throw err;
+      }
+    }
+    marked.add(digest);
+    for (const ref of links.references) {
+      marked.add(ref);
+      if (linksDeleted.delete(ref)) await driver.putContent(layout.layerLink(name, ref), Buffer.from(ref));
+    }
+    for (const child of links.children) {
+      if (kept.has(child)) continue;
+      await restore(child);
+      pending.push(child);
+    }
+  }
 }
 
 /** The digests the tags of `name` point at. */

@@ -96,9 +96,31 @@ export class ManifestStore {
     await Promise.all(tags.map((tag) => this.driver.putContent(layout.tagCurrentLink(name, tag), Buffer.from(digest))));
     const subject = manifest.subject?.digest;
     if (subject) await this.driver.putContent(layout.referrerLink(name, subject, digest), Buffer.from(digest));
+    await this.confirmWritten(name, digest, manifest.blobs, manifest.manifests);
     const set = [...new Set(tags)];
     await this.observer?.({ kind: 'manifest-pushed', repository: name, digest, mediaType: manifest.mediaType, size: bytes.length, tags: set }, origin);
     return { digest, tags: set, subject };
+  }
+
+  /**
+   * After writing: the revision and every link the manifest needs must still be there. Garbage
+   * collection running meanwhile may have removed one it judged unused a moment before this push
+   * named it; it checks again after deleting (src/registry/gc.ts), and whichever of the two looks
+   * last sees the other's write. Failing here means the push is not acknowledged: the client
+   * pushes again, blobs included.
+   */
+  private async confirmWritten(name: string, digest: string, blobs: Descriptor[], manifests: Descriptor[]): Promise<void> {
+    const links = [
+      { path: layout.manifestRevisionLink(name, digest), digest },
+      ...blobs.map((d) => ({ path: layout.layerLink(name, d.digest), digest: d.digest })),
+      ...manifests.map((d) => ({ path: layout.manifestRevisionLink(name, d.digest), digest: d.digest })),
+    ];
+    const gone = (await Promise.all(links.map(async (l) => ((await readLink(this.driver, l.path, l.digest)) ? undefined : l.digest)))).find(Boolean);
+    if (gone) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'a blob or manifest it references was removed while it was pushed (garbage collection): push it again', {
+        detail: { digest: gone },
+      });
+    }
   }
 
   /** The manifest a tag or digest names in `name`; MANIFEST_UNKNOWN when there is none. */

@@ -5,9 +5,8 @@
  * unknown repository and one the caller may not see get the same answer.
  */
 import Router from '@koa/router';
-import { type AppState, type HttpRouter, queryValue, requestedPage, respondJson } from '../http/index.js';
+import { type AppState, type HttpRouter, queryValue, requestedPage, respondJson, routeRepositoryName } from '../http/index.js';
 import { RegistryError } from '../registry/errors.js';
-import { checkName } from '../registry/names.js';
 import type { Registry } from '../registry/registry.js';
 
 /** Summaries cost storage reads per repository: pages are bounded. */
@@ -29,7 +28,7 @@ export function createRepositoriesRouter(registry: Registry): HttpRouter {
   });
 
   router.get('/api/repositories/*name/tags', async (ctx) => {
-    const name = checkName(ctx.params.name ?? '');
+    const name = routeRepositoryName(ctx);
     await ctx.state.permissions.require(name, ['pull']);
     await registry.manifests.tags(name); // NAME_UNKNOWN for a repository that does not exist
     respondJson(ctx, { name, tags: await registry.inventory.tags(name) });

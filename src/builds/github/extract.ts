@@ -199,8 +199,10 @@ class Unpacker {
         const handle = await open(join(this.root, rel), WRITE_FLAGS, mode);
         this.nonDirs.add(rel);
         this.files.add(rel);
-        // The write stream owns the handle from here and closes it, also on failure.
-        await pipeline(entry as unknown as Readable, handle.createWriteStream());
+        // The write stream owns the handle from here and closes it, also on failure. The entry is
+        // read through Readable.from: piped directly, an entry that tar-stream destroyed meanwhile
+        // (the archive ended early) left the pipeline waiting forever.
+        await pipeline(Readable.from(entry, { objectMode: false }), handle.createWriteStream());
         return;
       }
       case 'symlink': {
@@ -245,6 +247,12 @@ class Unpacker {
   }
 }
 
+/** Whether an error of gunzip or tar-stream says the archive is damaged (not our fault, not an I/O failure). */
+function isDamage(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || (err instanceof Error && /tar|header|unexpected end/i.test(err.message));
+}
+
 /**
  * Unpacks the gzipped tar `input` into `root` (an empty folder). On failure the caller removes
  * `root`: what was written is all inside it.
@@ -263,12 +271,15 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
   } catch (err) {
     input.destroy();
     extract.destroy();
-    await feeding.catch(() => {});
+    const fedError = await feeding.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
     if (err instanceof SourceError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /tar|header|unexpected end/i.test((err as Error).message)) {
-      throw new SourceError(`not a valid gzipped tar archive: ${(err as Error).message}`);
+    // A damaged archive shows as the entry's stream destroyed under it: the cause is the feed's error.
+    for (const cause of [err, fedError]) {
+      if (isDamage(cause)) throw new SourceError(`not a valid gzipped tar archive: ${(cause as Error).message}`);
     }
     throw err;
   }

@@ -182,7 +182,9 @@ export async function readTar(
   } catch (err) {
     source.destroy();
     unpack?.destroy();
-    extractor.destroy();
+    // With the error: destroyed without one, the extractor's iterator never ends, and the
+    // consumer waiting for the next entry would wait forever (an archive cut short did that).
+    extractor.destroy(err as Error);
     await Promise.allSettled([feeding, consuming]);
     throw signal?.aborted ? signal.reason : err;
   }
