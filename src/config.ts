@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
 import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
+import { CONSOLE_SCHEMA, type ConsoleConfig } from './console/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
 import { NOTIFICATIONS_SCHEMA, type NotificationsConfig, timings } from './events/config.js';
 import { checkProxies } from './http/proxies.js';
@@ -66,6 +67,7 @@ export interface Config {
     listen: string;
   };
   log: { level: LogLevel };
+  console: ConsoleConfig;
 }
 
 /** Defaults of `berth gc` (its flags win) and of the scheduled gc. */
@@ -191,6 +193,7 @@ export const CONFIG_SCHEMA: Field = {
       },
     },
     notifications: NOTIFICATIONS_SCHEMA,
+    console: CONSOLE_SCHEMA,
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
