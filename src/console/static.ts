@@ -94,6 +94,7 @@ export function servePage(ctx: HttpContext, files: ConsoleFiles): void {
   ctx.set('Cache-Control', 'no-cache');
   ctx.set('ETag', files.index.etag);
   ctx.type = 'text/html; charset=utf-8';
+  ctx.status = 200; // ctx.fresh looks at 2xx answers only
   if (ctx.fresh) {
     ctx.status = 304;
     return;
