@@ -157,7 +157,7 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     expect(text).toContain('linux/amd64');
     expect(text).toContain('linux/arm64');
     // Nothing wider than the screen but the tables, which scroll on their own.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await shot(page, 'index-phone');
     await platforms.getByRole('row', { name: /linux\/arm64/ }).getByRole('link').click();
     await page.getByText(/^Layer sizes/).waitFor();
@@ -175,11 +175,11 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     // (one check inside the page, so that the state and the text are read at the same moment).
     await page
       .waitForFunction(
-        () => {
-          const pre = document.querySelector<HTMLElement>('pre.log');
+        `(() => {
+          const pre = document.querySelector('pre.log');
           const text = pre?.textContent ?? '';
-          return pre?.dataset.state === 'live' && text.includes('output line 39') && !text.includes('\nCOMMIT\n');
-        },
+          return pre?.dataset.state === 'live' && text.includes('output line 39') && !text.includes('\\nCOMMIT\\n');
+        })()`,
         undefined,
         { timeout: 60_000 },
       )
@@ -242,15 +242,15 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     await page.goto(`${server.url}/admin`);
     await page.getByText('dave has no admin rights').waitFor();
     // The JSON the page reads, with the page's own token: the same answers.
-    const json = await page.evaluate(async (id) => {
-      const form = new URLSearchParams({ grant_type: 'password', username: 'dave', password: 'dave-password-4', scope: 'berth:api:*' });
-      const token = (await (await fetch('/token', { method: 'POST', body: form })).json()).access_token as string;
-      const get = async (path: string) => {
-        const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    const json = (await page.evaluate(`(async () => {
+      const form = new URLSearchParams({ grant_type: 'password', username: 'dave', password: ${JSON.stringify(PASSWORDS.dave)}, scope: 'berth:api:*' });
+      const token = (await (await fetch('/token', { method: 'POST', body: form })).json()).access_token;
+      const get = async (path) => {
+        const res = await fetch(path, { headers: { Authorization: 'Bearer ' + token } });
         return { status: res.status, body: await res.json() };
       };
-      return { repositories: await get('/api/repositories?sort=pushed'), builds: await get('/api/builds'), build: await get(`/api/builds/${id}`), tags: await get('/api/repositories/team-a/app/tags') };
-    }, build);
+      return { repositories: await get('/api/repositories?sort=pushed'), builds: await get('/api/builds'), build: await get('/api/builds/${build}'), tags: await get('/api/repositories/team-a/app/tags') };
+    })()`)) as Record<'repositories' | 'builds' | 'build' | 'tags', { status: number; body: any }>;
     expect(json.repositories.body.repositories.map((r: { name: string }) => r.name)).toEqual(['public/hello']);
     expect(json.builds.body.builds).toEqual([]);
     expect(json.build.status).toBe(404);
@@ -262,9 +262,9 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     const page = await newPage();
     await page.goto(server.url);
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Berth');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Berth');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter'); // Repositories
     await page.locator('main table').waitFor();
@@ -289,7 +289,7 @@ describe('the web console with auth off', { timeout: 120_000 }, () => {
       await page.goto(server.url);
       await page.getByRole('link', { name: 'demo/app' }).waitFor();
       expect(await page.getByRole('link', { name: 'Sign in' }).count()).toBe(0);
-      const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      const background = await page.evaluate('getComputedStyle(document.body).backgroundColor');
       expect(background).toBe('rgb(15, 18, 22)');
       await shot(page, 'auth-off-dark');
       await page.getByRole('link', { name: 'Admin' }).click();
