@@ -6,7 +6,8 @@
  * index, a build's log streaming to its end, robot tokens created and revoked; what a user
  * without rights and an anonymous visitor see; and the console with auth off.
  *
- * Screenshots of each page go to test-artifacts/console/ (gitignored). The browser runs with the
+ * Screenshots of each page go to test-artifacts/console/ (gitignored; docs/console/ holds a few of
+ * them for README). The browser runs with the
  * flags this machine needs (no background networking: the network is closed).
  */
 import { mkdir } from 'node:fs/promises';
@@ -25,8 +26,10 @@ import { tempDir } from '../helpers/tmp.js';
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/console');
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
+/** The whole page, and what fits the window (`-top`: the size README's pictures are made at). */
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}-top.png`) });
 }
 
 describe('the web console in Chromium', { timeout: 180_000 }, () => {
@@ -41,7 +44,7 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
   /** Errors the pages logged (a CSP violation shows here): none allowed. */
   const pageErrors: string[] = [];
 
-  async function newPage(viewport = { width: 1100, height: 800 }): Promise<Page> {
+  async function newPage(viewport = { width: 1000, height: 660 }): Promise<Page> {
     const context = await browser.newContext({ viewport });
     contexts.push(context);
     const page = await context.newPage();
