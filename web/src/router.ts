@@ -37,7 +37,8 @@ export function parseRoute(pathname: string, search: string): Route {
   if (pathname === '/admin') return { page: 'admin' };
   if (pathname === '/signin') {
     const next = query.get('next') ?? '/';
-    return { page: 'signin', next: next.startsWith('/') && !next.startsWith('//') ? next : '/' };
+    // Only a path of this site: never `//host` or `/\host` (another origin).
+    return { page: 'signin', next: /^\/(?![/\\])/.test(next) ? next : '/' };
   }
   const build = /^\/builds\/([A-Za-z0-9_-]{1,100})$/.exec(pathname);
   if (build) return { page: 'build', id: build[1]! };
