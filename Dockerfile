@@ -1,6 +1,6 @@
 # Berth: build with `docker build -t berth .` (or `buildah bud --format docker -t berth .`), run with
 #   docker run -p 5000:5000 -v berth-data:/var/lib/berth berth
-# Stage 1 compiles the TypeScript; stage 2 holds only what runs: dist/, production
+# Stage 1 compiles the TypeScript and the web console (Vite); stage 2 holds only what runs: dist/, production
 # node_modules, config/, as the unprivileged `node` user (uid 1000), with data on a volume.
 #
 # Safe by default: it listens on 0.0.0.0 with no authentication configured, so it serves pulls
@@ -20,7 +20,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY storage-drivers ./storage-drivers
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+COPY web ./web
+RUN npx tsc -p tsconfig.json && npm run build:console && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \

@@ -7,7 +7,8 @@
  * storage from upstream registries before the routes serve it: src/proxy) -> routes: /healthz and /readyz
  * (src/health), /metrics, /v2 (src/api), /api/repositories and /api/usage (src/repositories),
  * /token (src/auth), /webhooks and /api/builds (src/builds), /api/events and tag histories
- * (src/events, which the registry tells of every push and delete).
+ * (src/events, which the registry tells of every push and delete), /api/admin (src/admin), and
+ * the web console at / with /api/session (src/console).
  *
  * The route modules share the HTTP kit in src/http and reach storage only through the registry
  * layer (src/registry), which knows nothing of HTTP; generic helpers live in src/util.
@@ -17,12 +18,14 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, refuseUnreadablePath, RequestState, TrustedProxies, type AppState, type HttpRouter } from './http/index.js';
+import { createAdminRouter, GcPreviewer } from './admin/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
 import type { AuthModule } from './auth/index.js';
 import { openAccess } from './auth/open.js';
 import type { BuildsModule } from './builds/index.js';
 import { loadBuilds } from './builds/load.js';
 import type { Config } from './config.js';
+import { createConsoleRouter } from './console/index.js';
 import { createEvents, type EventsModule } from './events/index.js';
 import { Health } from './health/index.js';
 import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
@@ -31,6 +34,7 @@ import { Registry } from './registry/registry.js';
 import { createProxies, type ProxyModule } from './proxy/index.js';
 import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
+import { parseDuration } from './util/index.js';
 
 export interface App {
   koa: Koa<AppState>;
@@ -93,6 +97,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     changes: recorder.observer,
     bytesReceived: (n) => metrics.blobBytes.inc({ direction: 'in' }, n),
   });
+  registry.recent.refreshMs = parseDuration(config.console.refresh)!;
+  if (config.console.enabled) registry.recent.warm();
   // Auth and builds load only when configured (memory: see src/auth/open.ts, src/builds/load.ts).
   const auth =
     config.auth.mode === 'none'
@@ -156,9 +162,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const routers = [
     health.router(),
     createApiRouter({ registry, config, onPull: recorder.onPull }),
-    createRepositoriesRouter(registry),
+    createRepositoriesRouter(registry, { pusher: events.pusher }),
     auth.router,
     events.router,
+    createAdminRouter({ gc: new GcPreviewer(driver, config.gc), robots: auth.robots }),
+    createConsoleRouter({ config: config.console, auth: config.auth, readOnly: config.readOnly, linked: config.builds.repositories }),
   ];
   if (config.metrics.enabled && config.metrics.listen === '') routers.push(metrics.router());
   for (const router of routers) {

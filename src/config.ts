@@ -10,6 +10,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUTH_SCHEMA, type AuthConfig } from './auth/config.js';
 import { BUILDS_SCHEMA, type BuildsConfig } from './builds/config.js';
+import { CONSOLE_SCHEMA, type ConsoleConfig } from './console/config.js';
 import { applyEnvironment, checkField, ConfigError, type Field } from './config-schema.js';
 import { NOTIFICATIONS_SCHEMA, type NotificationsConfig, timings } from './events/config.js';
 import { checkProxies } from './http/proxies.js';
@@ -72,6 +73,7 @@ export interface Config {
   log: { level: LogLevel };
   /** Server processes sharing the listen address; `auto`: one per CPU. */
   workers: number | 'auto';
+  console: ConsoleConfig;
 }
 
 /** Defaults of `berth gc` (its flags win) and of the scheduled gc. */
@@ -199,6 +201,7 @@ export const CONFIG_SCHEMA: Field = {
     notifications: NOTIFICATIONS_SCHEMA,
     proxies: PROXIES_SCHEMA,
     mirrors: MIRRORS_SCHEMA,
+    console: CONSOLE_SCHEMA,
     log: {
       kind: 'object',
       fields: { level: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },

@@ -74,6 +74,11 @@ export interface AuthConfig {
   usersFile: string;
   teams: Record<string, string[]>;
   rules: AccessRule[];
+  /**
+   * Users with admin rights over HTTP (the console's admin page, `/api/admin/...`): storage per
+   * repository, a gc dry run, robot tokens, every event. Robot tokens are never admins.
+   */
+  admins: string[];
   loginBackoff: LoginBackoffConfig;
   passwordChecks: PasswordChecksConfig;
   external: ExternalIssuerConfig;
@@ -94,6 +99,11 @@ function checkTeams(value: unknown, key: string): Record<string, string[]> {
     if (!Array.isArray(members) || !members.every((m) => typeof m === 'string')) throw new ConfigError(`${key}.${team}: must be a list of user names`);
   }
   return value as Record<string, string[]>;
+}
+
+function checkAdmins(value: unknown, key: string): string[] {
+  if (!Array.isArray(value) || !value.every((m) => typeof m === 'string' && m !== '')) throw new ConfigError(`${key}: must be a list of user names`);
+  return value as string[];
 }
 
 function checkRules(value: unknown, key: string): AccessRule[] {
@@ -136,6 +146,7 @@ export const AUTH_SCHEMA: Field = {
     usersFile: { kind: 'path', default: './users.htpasswd' },
     teams: { kind: 'custom', default: {}, check: checkTeams },
     rules: { kind: 'custom', default: [], check: checkRules },
+    admins: { kind: 'custom', default: [], check: checkAdmins },
     loginBackoff: {
       kind: 'object',
       fields: {

@@ -23,6 +23,10 @@ import type { Action, PrincipalRef } from './permissions.js';
 import { repositoryActions, type UserPrincipal } from './grants.js';
 import { isValidName } from '../registry/names.js';
 import { RobotStore } from './robots.js';
+
+export { formatRobotScope, isExpired, parseRobotScope, type RobotRecord } from './robots.js';
+export { parseExpiry } from './expiry.js';
+export { API_SCOPE } from './token.js';
 import { createTokenRouter } from './routes.js';
 import { warnAboutExposedSecrets } from './secret-files.js';
 import { TokenService } from './token.js';
@@ -50,6 +54,15 @@ export interface AuthModule {
    * user since removed, or a token since revoked, has anonymous rights only. True with auth off.
    */
   mayPull(who: PrincipalRef | undefined, repository: string): Promise<boolean>;
+  /** Robot tokens, for the admin API (src/admin); undefined when auth is off (no tokens then). */
+  robots?: RobotAdmin;
+}
+
+export interface RobotAdmin {
+  store: RobotStore;
+  userExists(name: string): Promise<boolean>;
+  /** `auth.robotTokenExpiry`: a new token's expiry when none is asked for. */
+  defaultExpiry: string;
 }
 
 export interface AuthDeps {
@@ -83,7 +96,7 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
   log.info({ kid: signing.kid, alg: signing.alg, usersFile: config.usersFile, externalIssuer: config.external.issuer || undefined }, 'token auth on');
 
   return {
-    middleware: authMiddleware({ policy, tokens, authenticator, robots, challenger, log }),
+    middleware: authMiddleware({ policy, tokens, authenticator, robots, challenger, admins: new Set(config.admins), log }),
     router: createTokenRouter({ config, policy, tokens, authenticator }),
     async issueInternalToken(subject, repository, actions, ttlSeconds) {
       const { token } = await tokens.issueAccess({
@@ -103,5 +116,6 @@ export async function createAuth(config: AuthConfig, deps: AuthDeps): Promise<Au
       }
       return repositoryActions(policy, principal, repository).has('pull');
     },
+    robots: { store: robots, userExists: (name) => users.exists(name), defaultExpiry: config.robotTokenExpiry },
   };
 }

@@ -8,6 +8,10 @@
  * - `Bearer`: a verified token (cached); its `access` list is what it may do. When it falls short,
  *   401 `insufficient_scope` if asking again could help, 403 DENIED if the signed-in subject may
  *   not do it at all.
+ * - `Bearer` with an API token (token.ts `API_SCOPE`, what the console signs in for), on `/api/`
+ *   paths only: the user it names, with that user's rights by the rules, exactly as with Basic;
+ *   whether the user still stands with the same password (or robot token) is asked on every
+ *   request, so a password change or removal signs the console out at once.
  * - `Basic` (curl, scripts; Docker clients use tokens): checked like a /token login, with the
  *   same backoff, and cached briefly by a hash of the header so bcrypt does not run per request;
  *   a cached hit still asks whether the user (and robot token) stands, so removing a user or
@@ -35,6 +39,8 @@ export interface AuthCore {
   authenticator: Authenticator;
   robots: RobotStore;
   challenger: Challenger;
+  /** `auth.admins`. */
+  admins: ReadonlySet<string>;
   log: Logger;
 }
 
@@ -43,6 +49,9 @@ type Identity =
   /** `principal`: the signed-in subject behind one of our own user tokens (undefined: anonymous token). */
   | { kind: 'token'; token: VerifiedToken; ruled: boolean; principal?: UserPrincipal }
   | { kind: 'user'; principal: UserPrincipal };
+
+/** Where an API token is taken: Berth's own JSON API, nothing of the registry. */
+const API_PATH = '/api/';
 
 /**
  * A 403's message: what was refused, on which repository, for whom, and what that caller may do
@@ -108,6 +117,7 @@ class RequestPermissions implements Permissions {
       case 'invalid':
         throw core.challenger.unauthorized(ctx, credentials.reason, { error: 'invalid_token' });
       case 'bearer': {
+        if (core.tokens.isApiToken(credentials.token)) return this.apiIdentity(credentials.token);
         let token: VerifiedToken;
         try {
           token = await core.tokens.verifyAccess(credentials.token);
@@ -149,6 +159,21 @@ class RequestPermissions implements Permissions {
         return { kind: 'user', principal: result.principal };
       }
     }
+  }
+
+  /** The user behind an API token, while it still stands (its password unchanged, not removed). */
+  private async apiIdentity(text: string): Promise<Identity> {
+    const { ctx, core } = this;
+    if (!ctx.path.startsWith(API_PATH)) throw core.challenger.unauthorized(ctx, 'an API token is taken at /api/ only: ask /token for a registry token', { error: 'invalid_token' });
+    let principal: UserPrincipal | undefined;
+    try {
+      principal = await core.authenticator.fromRefresh(await core.tokens.verifyApi(text));
+    } catch (err) {
+      if (err instanceof TokenError) throw core.challenger.unauthorized(ctx, err.message, { error: 'invalid_token' });
+      throw err;
+    }
+    if (!principal) throw core.challenger.unauthorized(ctx, 'signed out: the password changed, the user was removed or the robot token revoked', { error: 'invalid_token' });
+    return { kind: 'user', principal };
   }
 
   /** The actions allowed on `repository`, and how to refuse the rest. */
@@ -195,6 +220,11 @@ class RequestPermissions implements Permissions {
     const identity = await this.resolve();
     const principal = identity.kind === 'anonymous' ? undefined : identity.principal;
     return principal && { user: principal.name, ...(principal.robot ? { robot: principal.robot.id } : {}) };
+  }
+
+  async admin(): Promise<boolean> {
+    const identity = await this.resolve();
+    return identity.kind === 'user' && !identity.principal.robot && this.core.admins.has(identity.principal.name);
   }
 
   async requireAuthenticated(): Promise<void> {

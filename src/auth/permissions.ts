@@ -38,6 +38,12 @@ export interface Permissions {
    * tokens from another issuer, and without auth.
    */
   principal(): Promise<PrincipalRef | undefined>;
+  /**
+   * Whether the caller has admin rights (`auth.admins`, signed in with its password or an API
+   * token; never a robot token or a registry access token). Everybody without auth on loopback
+   * (or with `auth.mode: none` chosen), nobody in the pulls-only mode.
+   */
+  admin(): Promise<boolean>;
   /** Who the caller is, for logs: a user name, `anonymous`, or undefined without auth. */
   readonly subject?: string;
 }
@@ -71,6 +77,9 @@ export const pullsOnly: Permissions = {
   async principal() {
     return undefined;
   },
+  async admin() {
+    return false;
+  },
 };
 
 /** Without auth (`auth.mode: none`) everybody may do everything. */
@@ -87,5 +96,8 @@ export const everythingAllowed: Permissions = {
   },
   async principal() {
     return undefined;
+  },
+  async admin() {
+    return true;
   },
 };

@@ -8,6 +8,10 @@
  * - `GET /.well-known/jwks.json`, the public key(s) tokens are signed with.
  * A partial grant is not an error: the token holds the intersection of asked and allowed.
  *
+ * `scope=berth:api:*` (alone) asks for an API token instead: one that stands for the signed-in
+ * user at Berth's own `/api` (the console's sign-in; token.ts `API_SCOPE`). It is refreshed like
+ * any token, with the refresh token of the same sign-in and the same scope.
+ *
  * Errors carry every shape clients read: the OCI `errors` list, Docker's `details` string (which
  * the distribution client prefers, mapping 401/403/429 by status), and OAuth2's `error` and
  * `error_description` on POST. Bad credentials are 401 for both methods (RFC 6749 would say 400
@@ -22,7 +26,7 @@ import { parseAuthorization } from './credentials.js';
 import { grantScopes, type UserPrincipal } from './grants.js';
 import { type Authenticator, describeRefusal } from './login.js';
 import { formatGranted, type ResourceScope, ScopeError, parseScopes } from './scope.js';
-import { looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
+import { API_SCOPE, looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
 export interface TokenRouteDeps {
   config: AuthConfig;
@@ -84,6 +88,14 @@ function tokenBody(issued: { token: string; expiresIn: number; issuedAt: string 
   return { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt, ...extra };
 }
 
+/** Whether the request asks for an API token; that scope stands alone (a token is one or the other). */
+function wantsApiToken(scopes: ResourceScope[]): boolean {
+  const [type, name] = API_SCOPE.split(':');
+  if (!scopes.some((s) => s.type === type)) return false;
+  if (scopes.length > 1 || scopes[0]!.name !== name) throw new TokenRequestError(400, 'invalid_scope', `${API_SCOPE} stands alone: ask for registry scopes in another request`);
+  return true;
+}
+
 export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
   const { config, policy, tokens, authenticator } = deps;
   const router = new Router<AppState>();
@@ -119,7 +131,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
    * Undefined when the password is no such token (then it is an ordinary sign-in).
    */
   async function internalGrant(ctx: HttpContext, username: string, password: string, scopes: ResourceScope[]) {
-    if (!looksLikeJwt(password)) return undefined;
+    if (!looksLikeJwt(password) || wantsApiToken(scopes)) return undefined;
     let internal: VerifiedToken;
     try {
       internal = await tokens.verifyAccess(password);
@@ -139,8 +151,12 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
   }
 
   async function issue(ctx: HttpContext, principal: UserPrincipal | undefined, scopes: ResourceScope[], offline: boolean, clientId: string | undefined) {
-    const access = grantScopes(policy, principal, scopes);
-    const issued = await tokens.issueAccess({ subject: principal?.name ?? '', access, ...(principal?.robot ? { robot: principal.robot.id } : {}) });
+    const api = wantsApiToken(scopes);
+    if (api && !principal) throw badCredentials('an API token is for a signed-in user: give a user name and password');
+    const access = api ? [] : grantScopes(policy, principal, scopes);
+    const issued = api
+      ? await tokens.issueApi({ subject: principal!.name, fingerprint: principal!.fingerprint, robot: principal!.robot?.id })
+      : await tokens.issueAccess({ subject: principal?.name ?? '', access, ...(principal?.robot ? { robot: principal.robot.id } : {}) });
     const refresh =
       offline && principal ? await tokens.issueRefresh({ subject: principal.name, fingerprint: principal.fingerprint, robot: principal.robot?.id }) : undefined;
     ctx.state.log.info(
@@ -148,12 +164,12 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
         user: principal?.name ?? 'anonymous',
         robotToken: principal?.robot?.id,
         client: clientId && CLIENT_ID.test(clientId) ? clientId : undefined,
-        granted: formatGranted(access) || undefined,
+        granted: api ? API_SCOPE : formatGranted(access) || undefined,
         refresh: refresh !== undefined,
       },
       'token issued',
     );
-    return { access, issued, refresh };
+    return { access, issued, refresh, scope: api ? API_SCOPE : formatGranted(access) };
   }
 
   router.get('/token', async (ctx) => {
@@ -223,9 +239,9 @@ export function createTokenRouter(deps: TokenRouteDeps): Router<AppState> {
           throw new TokenRequestError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
       }
       const offline = refreshGiven === undefined && form.get('access_type') === 'offline';
-      const { access, issued, refresh } = await issue(ctx, principal, scopes, offline, clientId);
+      const { issued, refresh, scope } = await issue(ctx, principal, scopes, offline, clientId);
       const refreshToken = refreshGiven ?? refresh;
-      sendJson(ctx, 200, tokenBody(issued, { scope: formatGranted(access), ...(refreshToken ? { refresh_token: refreshToken } : {}) }));
+      sendJson(ctx, 200, tokenBody(issued, { scope, ...(refreshToken ? { refresh_token: refreshToken } : {}) }));
     } catch (err) {
       if (!(err instanceof TokenRequestError)) throw err;
       sendError(ctx, err, true);

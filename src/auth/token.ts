@@ -51,6 +51,14 @@ export interface RefreshClaims {
 
 const ACCESS_TYP = 'JWT';
 const REFRESH_TYP = 'berth-refresh+jwt';
+/**
+ * An API token stands for its user at Berth's own `/api` (the console): the user's rights by the
+ * rules, asked afresh on every request, never an `access` list. Its own `typ` and audience
+ * (`<service>/api`), so no registry, Berth's /v2 included, takes it for an access token.
+ */
+const API_TYP = 'berth-api+jwt';
+/** What the token endpoint is asked for to get an API token instead of a registry token. */
+export const API_SCOPE = 'berth:api:*';
 /** Tokens longer than this are not even parsed (a real one is well under 4 KiB). */
 export const MAX_TOKEN_LENGTH = 8192;
 const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -140,24 +148,58 @@ export class TokenService {
   /** A refresh token (a JWT of its own `typ`, useless at the registry). Undefined when disabled. */
   async issueRefresh(claims: RefreshClaims): Promise<string | undefined> {
     if (this.config.refreshTokenTtl === 0) return undefined;
-    const iat = Math.floor(this.now() / 1000);
-    const payload: JWTPayload = { use: 'refresh' };
-    if (claims.fingerprint) payload.pwd = claims.fingerprint;
-    if (claims.robot) payload.robot = claims.robot;
-    return new SignJWT(payload)
-      .setProtectedHeader({ alg: this.signing.alg, kid: this.signing.kid, typ: REFRESH_TYP })
-      .setIssuer(this.config.issuer)
-      .setSubject(claims.subject)
-      .setAudience(this.config.service)
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + this.config.refreshTokenTtl)
-      .setJti(randomBytes(16).toString('base64url'))
-      .sign(this.signing.privateKey);
+    return (await this.signIdentity(claims, 'refresh', REFRESH_TYP, this.config.service, this.config.refreshTokenTtl)).token;
   }
 
   async verifyRefresh(token: string): Promise<RefreshClaims> {
-    const payload = await this.verifyWith(token, this.ownKeys, this.config.issuer, REFRESH_TYP);
-    if (payload.use !== 'refresh' || typeof payload.sub !== 'string' || payload.sub === '') throw new TokenError('not a refresh token');
+    return this.verifyIdentity(token, 'refresh', REFRESH_TYP, this.config.service, 'not a refresh token');
+  }
+
+  /** An API token for a signed-in user (`API_SCOPE`): it lives as long as an access token. */
+  issueApi(claims: RefreshClaims): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
+    return this.signIdentity(claims, 'api', API_TYP, this.apiAudience, this.config.tokenTtl);
+  }
+
+  /** Checks an API token's signature, `typ`, audience and time; whether its user still stands is the caller's question. */
+  verifyApi(token: string): Promise<RefreshClaims> {
+    return this.verifyIdentity(token, 'api', API_TYP, this.apiAudience, 'not an API token');
+  }
+
+  /** Whether a Bearer token says it is an API token (before verification: only to pick the check). */
+  isApiToken(token: string): boolean {
+    if (!looksLikeJwt(token)) return false;
+    try {
+      return decodeProtectedHeader(token).typ === API_TYP;
+    } catch {
+      return false;
+    }
+  }
+
+  private get apiAudience(): string {
+    return `${this.config.service}/api`;
+  }
+
+  /** A token that names a user (refresh and API tokens): the password-hash fingerprint or robot token it was issued under. */
+  private async signIdentity(claims: RefreshClaims, use: string, typ: string, audience: string, ttl: number) {
+    const iat = Math.floor(this.now() / 1000);
+    const payload: JWTPayload = { use };
+    if (claims.fingerprint) payload.pwd = claims.fingerprint;
+    if (claims.robot) payload.robot = claims.robot;
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: this.signing.alg, kid: this.signing.kid, typ })
+      .setIssuer(this.config.issuer)
+      .setSubject(claims.subject)
+      .setAudience(audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttl)
+      .setJti(randomBytes(16).toString('base64url'))
+      .sign(this.signing.privateKey);
+    return { token, expiresIn: ttl, issuedAt: new Date(iat * 1000).toISOString() };
+  }
+
+  private async verifyIdentity(token: string, use: string, typ: string, audience: string, wrong: string): Promise<RefreshClaims> {
+    const payload = await this.verifyWith(token, this.ownKeys, this.config.issuer, typ, audience);
+    if (payload.use !== use || typeof payload.sub !== 'string' || payload.sub === '') throw new TokenError(wrong);
     return {
       subject: payload.sub,
       ...(typeof payload.pwd === 'string' ? { fingerprint: payload.pwd } : {}),
@@ -210,7 +252,7 @@ export class TokenService {
     return iss;
   }
 
-  private async verifyWith(token: string, keys: VerificationKey[], issuer: string, typ: string | undefined): Promise<JWTPayload> {
+  private async verifyWith(token: string, keys: VerificationKey[], issuer: string, typ: string | undefined, audience = this.config.service): Promise<JWTPayload> {
     if (token.length > MAX_TOKEN_LENGTH || !SHAPE.test(token)) throw new TokenError('malformed token');
     let kid: string | undefined;
     try {
@@ -228,7 +270,7 @@ export class TokenService {
         const { payload } = await jwtVerify(token, candidate.key, {
           algorithms: candidate.algorithms.filter((a) => (ALLOWED_ALGORITHMS as readonly string[]).includes(a)),
           issuer,
-          audience: this.config.service,
+          audience,
           clockTolerance: this.config.clockSkew,
           requiredClaims: ['exp'],
           currentDate: new Date(this.now()),

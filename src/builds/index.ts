@@ -125,7 +125,9 @@ export function createBuilds(config: Config, deps: BuildsDeps): BuildsModule {
         : new NativeBuilder({ registry: deps.registry, tempDir: settings.workDir })),
   };
 
-  const statuses = new StatusReporter({ github: (repo) => (tokenOf(repo) ? github(repo) : undefined), publicUrl, log });
+  // GitHub's "Details" link: the build's page in the console, or its plain log without one.
+  const buildPage = (id: string): string => (config.console.enabled ? `${publicUrl()}/builds/${id}` : `${publicUrl()}/api/builds/${id}/logs`);
+  const statuses = new StatusReporter({ github: (repo) => (tokenOf(repo) ? github(repo) : undefined), buildUrl: buildPage, log });
   const queue = new BuildQueue(
     store,
     (record, context) =>

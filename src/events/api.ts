@@ -2,7 +2,7 @@
  * `GET /api/events` (the audit trail) and `GET /api/repositories/<name>/tags/<tag>/history`
  * (every digest a tag pointed to, when and by whom). Rights: a signed-in caller (events name
  * people and client addresses: anonymous callers see none), and only events of repositories the
- * caller may pull; with auth off, everyone sees everything.
+ * caller may pull (admins: all); with auth off, everyone sees everything.
  *
  * The history route sits beside `/api/repositories/*name/tags` (src/repositories/api.ts): that
  * one ends in `/tags`, this one in `/tags/<tag>/history`, and a tag has no `/`, so neither path
@@ -61,7 +61,8 @@ export function createEventsRouter(store: EventStore): HttpRouter {
       before: last,
       limit,
       ...(since !== undefined ? { since: new Date(Date.now() - since) } : {}),
-      canRead: ctx.state.permissions.readable(),
+      // Admins see every event (deleted repositories' too); others those of what they may pull.
+      canRead: (await ctx.state.permissions.admin()) ? undefined : ctx.state.permissions.readable(),
     });
     respondJson(ctx, page);
   });

@@ -38,6 +38,7 @@ import { newSource } from './event.js';
 import { Lease } from './lease.js';
 import { dayOf } from './paths.js';
 import { EventRecorder } from './recorder.js';
+import { lastPush } from './query.js';
 import { prune } from './retention.js';
 import { EventStore } from './store.js';
 
@@ -47,6 +48,8 @@ export interface EventsModule {
   recorder: EventRecorder;
   /** `/api/events` and tag histories. */
   router: Router<AppState>;
+  /** Who pushed a tag last (`actor.name`), when the journal kept it: for the console's tag lists. */
+  pusher(repository: string, tag: string): Promise<string | undefined>;
   /** Starts delivery and pruning once the server listens at `url`. */
   start(url: string): void;
   /** Stops delivering and gives up this replica's leases (another replica takes over at once). */
@@ -99,6 +102,10 @@ export function createEvents(config: NotificationsConfig, deps: EventsDeps): Eve
   return {
     recorder,
     router: createEventsRouter(store),
+    pusher: async (repository, tag) => {
+      const event = await lastPush(store, repository, tag);
+      return event?.actor.token ? `${event.actor.name ?? '?'} (token ${event.actor.token})` : event?.actor.name;
+    },
     start(url: string) {
       source.addr = `${hostname()}:${new URL(url).port}`;
       for (const endpoint of config.endpoints) {

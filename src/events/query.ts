@@ -90,3 +90,14 @@ export async function tagHistory(store: EventStore, repository: string, tag: str
   const read = await inBatches(ids, (id) => store.readTagEntry(repository, tag, id));
   return read.filter((event): event is EventRecord => event !== undefined);
 }
+
+/** The newest push of a tag that is still kept (who pushed it, and when), or undefined. */
+export async function lastPush(store: EventStore, repository: string, tag: string): Promise<EventRecord | undefined> {
+  const ids = await store.tagIds(repository, tag);
+  for (let i = ids.length - 1; i >= 0 && i >= ids.length - 5; i -= 1) {
+    const event = await store.readTagEntry(repository, tag, ids[i]!);
+    if (event?.action === 'push') return event;
+    if (event) return undefined; // deleted since its last push
+  }
+  return undefined;
+}

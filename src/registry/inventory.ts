@@ -25,6 +25,8 @@ export interface TagInfo {
   platforms: string[];
   /** When the tag last moved (ISO 8601). */
   pushed?: string;
+  /** Who moved it, when the audit trail says (filled in by the API, not read here). */
+  pushedBy?: string;
 }
 
 export interface RepositorySummary {
@@ -84,10 +86,10 @@ export class Inventory {
 
   constructor(private readonly driver: StorageDriver) {}
 
-  /** Tags of `name` with what they name, sorted by tag. */
-  async tags(name: string): Promise<TagInfo[]> {
+  /** Tags of `name` (all, or those of `only`) with what they name, sorted by tag. */
+  async tags(name: string, only?: string[]): Promise<TagInfo[]> {
     const infos: TagInfo[] = [];
-    for (const tag of await this.tagNames(name)) {
+    for (const tag of only ?? (await this.tagNames(name))) {
       const link = layout.tagCurrentLink(name, tag);
       const digest = await readLink(this.driver, link);
       const facts = digest ? await this.manifest(digest) : undefined;
@@ -106,13 +108,34 @@ export class Inventory {
   }
 
   async summary(name: string): Promise<RepositorySummary> {
+    const { tags, lastPush } = await this.pushes(name);
+    return { name, tags, size: await this.sizeOf(await this.referencedBy(name)), lastPush };
+  }
+
+  /** How many tags, and when one last moved: the cheap part of a summary (a listing and a stat per tag). */
+  async pushes(name: string): Promise<{ tags: number; lastPush?: string }> {
     const tags = await this.tagNames(name);
     let lastPush: string | undefined;
     for (const tag of tags) {
       const pushed = await this.modified(layout.tagCurrentLink(name, tag));
       if (pushed && (!lastPush || pushed > lastPush)) lastPush = pushed;
     }
-    return { name, tags: tags.length, size: await this.sizeOf(await this.referencedBy(name)), lastPush };
+    return { tags: tags.length, ...(lastPush ? { lastPush } : {}) };
+  }
+
+  /** Bytes a pull of the manifest fetches: itself, its config and layers, an index's children and theirs. */
+  async pullSize(digest: string): Promise<number> {
+    return this.sizeOf(await this.closure(digest));
+  }
+
+  /** The stored size of a blob or manifest, undefined when its bytes are gone. */
+  blobSize(digest: string): Promise<number | undefined> {
+    return this.storedSize(digest);
+  }
+
+  /** Whether the repository holds anything (tags or not). */
+  async exists(name: string): Promise<boolean> {
+    return (await listOrEmpty(this.driver, layout.repository(name))).some((path) => ['_manifests', '_layers'].includes(lastPart(path)));
   }
 
   /** Storage per repository (of `names`, default all), and in all with shared blobs once. */

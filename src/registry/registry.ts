@@ -6,11 +6,13 @@ import type { Logger } from 'pino';
 import { PathNotFoundError, type StorageDriver } from '../../storage-drivers/driver.js';
 import { type BlobInfo, BlobStore } from './blobs.js';
 import { listRepositories } from './catalog.js';
+import { ManifestDetailsReader } from './details.js';
 import { parseDigest } from './digest.js';
 import { Inventory } from './inventory.js';
 import * as layout from './layout.js';
 import { type ManifestLimits, ManifestStore } from './manifests.js';
 import type { ChangeObserver } from './observer.js';
+import { RecentRepositories } from './recent.js';
 import { type UploadLimits, Uploads } from './uploads.js';
 
 export type RegistryLimits = ManifestLimits & UploadLimits;
@@ -32,6 +34,10 @@ export class Registry {
   readonly manifests: ManifestStore;
   /** Tags with details, repository sizes and storage use, for people (the CLI, the console). */
   readonly inventory: Inventory;
+  /** Repositories by last push (the console's front page), told of every change made here. */
+  readonly recent: RecentRepositories;
+  /** One manifest as people look at it: layers, config, history, platforms, referrers. */
+  readonly details: ManifestDetailsReader;
 
   constructor(
     readonly driver: StorageDriver,
@@ -40,10 +46,16 @@ export class Registry {
     /** Who watches it: src/events (every push and delete) and src/metrics (bytes received). */
     watchers: RegistryWatchers = {},
   ) {
-    this.blobs = new BlobStore(driver, watchers.changes);
-    this.uploads = new Uploads(driver, this.blobs, limits, log, watchers);
-    this.manifests = new ManifestStore(driver, this.blobs, limits, watchers.changes);
     this.inventory = new Inventory(driver);
+    this.recent = new RecentRepositories(driver, this.inventory, log);
+    const changes: ChangeObserver = async (change, origin) => {
+      this.recent.changed(change.repository);
+      await watchers.changes?.(change, origin);
+    };
+    this.blobs = new BlobStore(driver, changes);
+    this.uploads = new Uploads(driver, this.blobs, limits, log, watchers);
+    this.manifests = new ManifestStore(driver, this.blobs, limits, changes);
+    this.details = new ManifestDetailsReader(driver, this.manifests, this.inventory);
   }
 
   /** Whether `name` exists here (anything stored under it: links, tags, uploads). */

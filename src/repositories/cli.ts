@@ -100,7 +100,13 @@ async function tags(name: string, json: boolean, source: Source): Promise<void> 
     await source.registry.manifests.tags(name); // NAME_UNKNOWN for a repository that does not exist
     infos = await source.registry.inventory.tags(name);
   } else {
-    infos = (await getJson<{ tags: TagInfo[] }>(source.conn, `/api/repositories/${name}/tags`)).tags;
+    infos = [];
+    let last: string | undefined;
+    do {
+      const page = await getJson<{ tags: TagInfo[]; next?: string }>(source.conn, `/api/repositories/${name}/tags?n=1000${last ? `&last=${encodeURIComponent(last)}` : ''}`);
+      infos.push(...page.tags);
+      last = page.next;
+    } while (last);
   }
   if (json) {
     process.stdout.write(`${JSON.stringify(infos)}\n`);

@@ -35,6 +35,7 @@ function permissionsFor(user: string | undefined): Permissions {
     can,
     async authenticate() {},
     principal: async () => (user ? { user } : undefined),
+    admin: async () => false,
     async require(repository, actions) {
       for (const action of actions) {
         if (await can(repository, action)) continue;

@@ -116,7 +116,7 @@ describe('GitHub webhook', { timeout: 60_000 }, () => {
       const mine = github.statuses.filter((s) => s.sha === commit && s.context === context);
       seen = mine.map((s) => s.state);
       if (seen.length >= states.length) {
-        expect(mine[0]!.target_url).toBe(`${env.server.url}/api/builds/${id}/logs`);
+        expect(mine[0]!.target_url).toBe(`${env.server.url}/builds/${id}`); // the console's build page
         expect(mine[0]!.authorization).toBe('Bearer ghp_test_token');
         break;
       }

@@ -2,7 +2,7 @@
  * Commit statuses on GitHub (`POST {api}/repos/{owner}/{repo}/statuses/{sha}`): `pending` when a
  * build is queued, then `success`, `failure` (the source or Dockerfile failed) or `error` (Berth,
  * GitHub or a timeout did; or cancelled), with `context: berth/<rule>` and a link to the build's
- * log. Only when a token is configured; a status that cannot be sent is logged and never fails
+ * page in the console (its plain-text log when the console is off). Only when a token is configured; a status that cannot be sent is logged and never fails
  * the build. Statuses of one build go out in order.
  */
 import type { Logger } from 'pino';
@@ -14,8 +14,8 @@ export type CommitState = 'pending' | 'success' | 'failure' | 'error';
 export interface StatusOptions {
   /** The client for a linked repository, or undefined when it has no token. */
   github: (repository: string) => GitHubApi | undefined;
-  /** Berth's public URL (no trailing slash). */
-  publicUrl: () => string;
+  /** Where the status links to for a build: its console page (or its log). */
+  buildUrl: (id: string) => string;
   log: Logger;
 }
 
@@ -57,7 +57,7 @@ export class StatusReporter {
     if (!status || !github) return;
     const body = {
       state: status.state,
-      target_url: `${this.options.publicUrl()}/api/builds/${record.id}/logs`,
+      target_url: this.options.buildUrl(record.id),
       description: shorten(status.description),
       context: `berth/${record.rule}`,
     };
