@@ -75,17 +75,23 @@ describe('README, followed as a user would', { timeout: 300_000 }, () => {
     return found!;
   }
 
-  /** Runs README's block `name` with the registry at `host`; returns its output. */
-  async function runBlock(name: string, host: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
+  /**
+   * Runs README's block `name` with the registry at `host` (or README's addresses mapped to the
+   * test servers' in `hosts`); returns its output.
+   */
+  async function runBlock(name: string, host: string | Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
+    const hosts = typeof host === 'string' ? { '127.0.0.1:5000': host, 'registry.example.com': host } : host;
+    // One pass, and a port must end where README's does: 127.0.0.1:5000 is not in 127.0.0.1:50001.
+    const readmeAddress = new RegExp(`(?:${Object.keys(hosts).map((h) => h.replaceAll('.', '\\.')).join('|')})(?!\\d)`, 'g');
     const script = block(name)
       .split('\n')
       .filter((line) => !/(^|\|\s*)docker /.test(line))
       .join('\n')
-      .replaceAll('127.0.0.1:5000', host)
-      .replaceAll('registry.example.com', host)
+      .replace(readmeAddress, (address) => hosts[address]!)
       // `login` asks for HTTPS whatever registries.conf says: README's own advice for a plain-HTTP registry.
       .replace(/\b(skopeo|podman) login /g, '$1 login --tls-verify=false ');
-    await writeFile(join(work.path, 'registries.conf'), `[[registry]]\nlocation = "${host}"\ninsecure = true\n`);
+    const insecure = [...new Set(Object.values(hosts))].map((h) => `[[registry]]\nlocation = "${h}"\ninsecure = true\n`);
+    await writeFile(join(work.path, 'registries.conf'), insecure.join('\n'));
     const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
       cwd: work.path,
       env: { ...env, ...extraEnv, CONTAINERS_REGISTRIES_CONF: join(work.path, 'registries.conf') },
@@ -144,5 +150,36 @@ describe('README, followed as a user would', { timeout: 300_000 }, () => {
     await runBlock('team-ci', server.host, { REGISTRY_TOKEN: secret });
     const ci = await fetch(`${server.url}/v2/team-a/app/manifests/1.1`, { headers: { Authorization: `Basic ${Buffer.from(`ci:${secret}`).toString('base64')}` } });
     expect(ci.status).toBe(200);
+  });
+
+  it('"Pull-through cache and mirrors": its examples load, a second Berth caches the first and serves it while the first is down', async () => {
+    // The example configs as README gives them are accepted as they are.
+    for (const example of [block('proxy-example'), await readFile(join(ROOT, 'config/examples/proxy.yaml'), 'utf8')]) {
+      await writeFile(join(work.path, 'example.yaml'), example);
+      const { proxies, mirrors } = loadConfig({ file: join(work.path, 'example.yaml'), env: {}, cwd: work.path });
+      expect(proxies.map((p) => p.prefix)).toEqual(['hub', 'ghcr', 'quay']);
+      expect(mirrors.namespaces).toBe(true);
+    }
+
+    // "npm start" (the embedded default) is the upstream; cache.yaml as README gives it, the cache.
+    const upstream = await startTestServer(loadConfig({ file: DEFAULT_CONFIG_FILE, env: { BERTH_STORAGE_FILESYSTEM_ROOT: join(work.path, 'upstream-data') } }));
+    servers.push(upstream);
+    await writeFile(join(work.path, 'cache.yaml'), block('proxy-config').replaceAll('127.0.0.1:5000', upstream.host));
+    const cache = await startTestServer(loadConfig({ file: join(work.path, 'cache.yaml'), env: {}, cwd: work.path }));
+    servers.push(cache);
+    const hosts = { '127.0.0.1:5000': upstream.host, '127.0.0.1:5001': cache.host };
+
+    const pulled = await runBlock('proxy-pull', hosts);
+    expect(pulled).toContain('{"repositories":["up/tools/base"]}');
+    expect(pulled).toMatch(/^arm64$/m); // the tag moved upstream, and the cache followed
+    expect(pulled).toContain(`"code":"DENIED","message":"up/ is a pull-through cache of http://${upstream.host}`);
+    expect(pulled).toMatch(/^pinned\/base:1@sha256:[0-9a-f]{64} /m);
+    expect(pulled).toMatch(/^berth_proxy_requests_total\{proxy="up",kind="blob",result="miss"\} [1-9]/m);
+
+    await upstream.close();
+    servers.splice(servers.indexOf(upstream), 1);
+    const offline = await runBlock('proxy-offline', hosts);
+    expect(offline).toMatch(/"code":"UNAVAILABLE","message":"upstream http:\/\/127\.0\.0\.1:\d+ could not be reached for manifest tools\/other:1/);
+    expect(cache.logs.some((line) => line.msg === 'proxy: upstream failed, serving the cached copy')).toBe(true);
   });
 });
