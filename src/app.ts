@@ -153,9 +153,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   koa.use(async (ctx, next) => {
     await next();
     if (ctx.body != null) return;
-    if (ctx.status === 404) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
+    // allowedMethods answers 501 to a method no router knows even where no route matches the
+    // path: without an Allow list, the path is what is unknown.
+    const allow = ctx.response.get('Allow');
+    if (ctx.status === 404 || (ctx.status === 501 && !allow)) throw new RegistryError('UNSUPPORTED', 'no such endpoint', { status: 404 });
     if (ctx.status === 405 || ctx.status === 501) {
-      const allow = ctx.response.get('Allow');
       throw new RegistryError('UNSUPPORTED', `the method ${ctx.method} is not supported on this path`, { status: 405, headers: allow ? { Allow: allow } : {} });
     }
   });

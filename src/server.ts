@@ -30,6 +30,8 @@ export interface ServeOptions {
    * separate metrics listener): in one worker only.
    */
   background?: boolean;
+  /** One worker of several: /metrics reports them all (src/metrics/cluster-worker.ts). */
+  cluster?: boolean;
 }
 
 export interface RunningServer {
@@ -47,6 +49,8 @@ export interface RunningServer {
 
 export async function startServer(config: Config, log: Logger, driver?: StorageDriver, options: ServeOptions = {}): Promise<RunningServer> {
   const app = await createApp(config, { log, driver });
+  // Before listening: once the primary sees this worker listen, it asks it for its metrics.
+  if (options.cluster) (await import('./metrics/cluster-worker.js')).joinCluster(app.metrics);
   const { timeouts } = config;
   // Blobs can be many GiB over slow links: no limit on a whole request, only on its headers, on
   // a connection with nothing moving, and between requests. Small bodies have their own deadline

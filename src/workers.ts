@@ -10,6 +10,8 @@
  *       the primary's socket got is the one every worker shares) and it deals connections out
  *       round-robin;
  *     - logs one `listening` line once every worker listens;
+ *     - relays a scrape's request for every worker's metrics (src/metrics/cluster-primary.ts), so
+ *       /metrics on any worker, or on the metrics listener, reports the whole server;
  *     - replaces a worker that dies (after a pause that grows while they keep dying early); if
  *       a first worker dies before it ever listened, the whole server stops (exit 1): the config
  *       or the storage is wrong, and restarting would only loop;
@@ -29,6 +31,7 @@ import type { Config } from './config.js';
 import { stopOnSignals } from './lifecycle.js';
 import { announceListening } from './listening.js';
 import { createLogger } from './log.js';
+import { MetricsGatherer } from './metrics/cluster-primary.js';
 
 /** What the primary tells a new worker. */
 interface StartMessage {
@@ -57,7 +60,7 @@ async function runWorker(): Promise<void> {
   const { config, slot } = start;
   const log = createLogger(config.log.level).child({ worker: slot });
   const { startServer } = await import('./server.js');
-  const running = await startServer(config, log, undefined, { announce: false, background: slot === 0 });
+  const running = await startServer(config, log, undefined, { announce: false, background: slot === 0, cluster: true });
   stopOnSignals(running, log);
 }
 
@@ -70,12 +73,15 @@ export async function runPrimary(config: Config, log: Logger, count: number): Pr
   let exitCode = 0;
   // Workers run this module (the bottom of the file), not the CLI.
   cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: [] });
+  // A scrape on any worker gathers every serving worker's metrics through here.
+  const metrics = new MetricsGatherer(() => new Map([...slots].flatMap(([worker, state]) => (state.listening ? [[worker, state.slot] as const] : []))));
 
   const fork = (slot: number, replacement: boolean): void => {
     const worker = cluster.fork();
     slots.set(worker, { slot, startedAt: Date.now(), listening: false, replacement });
     worker.on('message', (message: { berth?: string }) => {
       if (message?.berth === 'ready') worker.send({ berth: 'start', config, slot } satisfies StartMessage);
+      else metrics.handle(worker, message);
     });
   };
 
@@ -115,6 +121,7 @@ export async function runPrimary(config: Config, log: Logger, count: number): Pr
   cluster.on('exit', (worker, code, signal) => {
     const state = slots.get(worker);
     slots.delete(worker);
+    metrics.gone(worker);
     if (!state) return;
     if (stopping) {
       if (code !== 0) exitCode = 1;

@@ -11,27 +11,27 @@
  *               pull-through caches (hits, misses, stale serves, upstream errors and bytes); and
  *               Node's process metrics.
  *   listener.ts `/metrics` on a listener of its own (`metrics.listen`); else a route on the main one.
+ *   cluster-worker.ts, cluster-primary.ts  with several workers (src/workers.ts), /metrics reports
+ *               them all: the worker that gets the scrape gathers the others' registries through
+ *               the primary and aggregates them.
  *
  * Labels are bounded: route patterns (never raw paths), methods, status codes, fixed result
  * words, names from the config (endpoints, proxy prefixes). No repository name, digest or user
  * ever becomes a label.
  *
- * Cluster mode (several worker processes): every metric says how a primary should combine the
- * workers' values (`aggregator`), so prom-client's AggregatorRegistry can merge them; `render` is
- * the one place /metrics gets its text from, and can be pointed at the primary's aggregate.
+ * Cluster mode (several worker processes): every metric says how the workers' values combine
+ * (`aggregator`: sum unless it says otherwise), for prom-client's AggregatorRegistry; `render` is
+ * the one place /metrics gets its text from, and cluster-worker.ts points it at the aggregate.
  */
 import Router from '@koa/router';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppState } from '../http/index.js';
 import type { ProxyObserver } from '../proxy/cache.js';
+import { RegistryError } from '../registry/errors.js';
+import { type Exposition, MetricsUnavailableError } from './exposition.js';
 
 export type LoginResult = 'success' | 'failure' | 'throttled';
 export type EventDeliveryResult = 'delivered' | 'failed' | 'dropped';
-
-export interface Exposition {
-  contentType: string;
-  body: string;
-}
 
 /** Seconds; from a cached manifest read to a long blob stream. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -192,7 +192,7 @@ export class Metrics {
 
   /**
    * The text /metrics serves. By default this process's registry; cluster mode points it at the
-   * primary's aggregate of every worker (see the README's "Metrics").
+   * aggregate of every worker (cluster-worker.ts).
    */
   render: () => Promise<Exposition> = async () => ({ contentType: this.registry.contentType, body: await this.registry.metrics() });
 
@@ -200,7 +200,10 @@ export class Metrics {
   router(): Router<AppState> {
     const router = new Router<AppState>();
     router.get('/metrics', async (ctx) => {
-      const { contentType, body } = await this.render();
+      const { contentType, body } = await this.render().catch((err: unknown) => {
+        if (err instanceof MetricsUnavailableError) throw new RegistryError('UNAVAILABLE', `metrics could not be collected: ${err.message}`, { cause: err });
+        throw err;
+      });
       ctx.set('Cache-Control', 'no-store');
       ctx.type = contentType;
       ctx.body = body;

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseListen } from '../config.js';
 import { hostPort, listenOn } from '../util/index.js';
-import type { Exposition } from './index.js';
+import { type Exposition, MetricsUnavailableError } from './exposition.js';
 
 export interface MetricsListener {
   url: string;
@@ -27,7 +27,8 @@ export async function startMetricsListener(render: () => Promise<Exposition>, li
       },
       (err: unknown) => {
         log.warn({ err }, 'metrics could not be collected');
-        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics could not be collected\n');
+        const unavailable = err instanceof MetricsUnavailableError;
+        res.writeHead(unavailable ? 503 : 500, { 'Content-Type': 'text/plain' }).end(`metrics could not be collected${unavailable ? `: ${err.message}` : ''}\n`);
       },
     );
   });

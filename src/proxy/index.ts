@@ -92,6 +92,7 @@ export function createProxies(config: Config, deps: ProxyDeps): ProxyModule | un
     async stop() {
       await Promise.all(schedules.map((s) => s.stop()));
       await Promise.all(caches.map((c) => c.close()));
+      await shared.pulls.settled();
     },
   };
 }

@@ -51,6 +51,7 @@ async function readJson(driver: StorageDriver, path: string): Promise<Record<str
 export class PullTimes {
   /** When this process last wrote each record (`name@digest`). */
   private readonly written = new LruCache<string, number>(100_000);
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(
     private readonly driver: StorageDriver,
@@ -63,10 +64,19 @@ export class PullTimes {
     const last = this.written.get(key);
     if (last !== undefined && now - last < PULL_WRITE_MS) return;
     this.written.set(key, now);
-    this.driver.putContent(pullRecord(name, digest), Buffer.from(JSON.stringify({ at: new Date(now).toISOString() }))).catch((err: unknown) => {
-      this.written.delete(key);
-      this.log?.warn({ err: { message: (err as Error).message }, repository: name, digest }, 'proxy: could not record a pull time');
-    });
+    const write = this.driver
+      .putContent(pullRecord(name, digest), Buffer.from(JSON.stringify({ at: new Date(now).toISOString() })))
+      .catch((err: unknown) => {
+        this.written.delete(key);
+        this.log?.warn({ err: { message: (err as Error).message }, repository: name, digest }, 'proxy: could not record a pull time');
+      })
+      .finally(() => this.pending.delete(write));
+    this.pending.add(write);
+  }
+
+  /** Waits for the records being written (the pull was answered before its record was). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.pending]);
   }
 
   /** The last pull time in ms, or undefined when none was recorded. */

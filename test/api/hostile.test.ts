@@ -64,7 +64,8 @@ describe('hostile input', { timeout: 120_000 }, () => {
   /** A concrete path for a route's pattern: `*name` and `:param` get sample values. */
   function samplePath(pattern: string): string {
     const samples: Record<string, string> = { name: 'walk/app', digest: image.layer, reference: 'v1', uuid: randomUUID(), id: 'b-0000' };
-    return pattern.replace(/[*:](\w+)/g, (_, param: string) => samples[param] ?? 'x').replace(/[{}]/g, '');
+    // `*name` is a repository name (slashes allowed); `:name` one path segment (a console asset).
+    return pattern.replace(/([*:])(\w+)/g, (_, kind: string, param: string) => (kind === ':' && param === 'name' ? 'x' : (samples[param] ?? 'x'))).replace(/[{}]/g, '');
   }
 
   it('walks every route of every router with every method: 405 for methods no route serves, never a 5xx', async () => {
@@ -93,11 +94,16 @@ describe('hostile input', { timeout: 120_000 }, () => {
 
   it('answers the issue report’s methods on /v2/, tag, manifest and blob paths with 405 and the OCI JSON', async () => {
     for (const method of ['PROPFIND', 'MKCOL', 'TRACE', 'M-SEARCH']) {
-      for (const path of ['/v2/', '/v2/fuzz/app/tags/list', '/v2/fuzz/app/manifests/v1', `/v2/fuzz/app/blobs/${image.layer}`, '/nowhere']) {
+      for (const path of ['/v2/', '/v2/fuzz/app/tags/list', '/v2/fuzz/app/manifests/v1', `/v2/fuzz/app/blobs/${image.layer}`]) {
         const reply = await send(method, path);
         expect(reply.status, `${method} ${path}`).toBe(405);
+        expect(reply.headers.allow, `${method} ${path}`).toMatch(/GET/);
         expect(JSON.parse(reply.body.toString()).errors[0]).toMatchObject({ code: 'UNSUPPORTED', message: `the method ${method} is not supported on this path` });
       }
+      // Where no route matches the path, the path is what is unknown (a 405 would owe an Allow list).
+      const nowhere = await send(method, '/nowhere');
+      expect(nowhere.status, `${method} /nowhere`).toBe(404);
+      expect(JSON.parse(nowhere.body.toString()).errors[0]).toMatchObject({ code: 'UNSUPPORTED', message: 'no such endpoint' });
     }
     expect((await send('PROPFIND', '/v2/fuzz/app/tags/list')).headers.allow).toBe('HEAD, GET');
   });

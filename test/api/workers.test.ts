@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, imageManifest, sha256 } from '../helpers/http.js';
 import { tempDir } from '../helpers/tmp.js';
+import { childrenOf, freshRequest, until } from '../helpers/workers.js';
 
 const CLI = join(import.meta.dirname, '../../dist/src/cli.js');
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -26,51 +27,6 @@ interface LogLine {
   url?: string;
   pid?: number;
   [key: string]: unknown;
-}
-
-/** The pids of `parent`'s children. */
-function childrenOf(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) pids.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return pids;
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** One request on a fresh connection (so the primary deals it to the next worker); returns status, request id and body. */
-function freshRequest(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; requestId: string; body: Buffer; digest?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          requestId: String(res.headers['x-request-id']),
-          body: Buffer.concat(chunks),
-          digest: res.headers['docker-content-digest'] as string | undefined,
-        }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('berth serve --workers 2', { timeout: 120_000 }, () => {

@@ -175,17 +175,11 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     await page.waitForURL(/\/builds\/\d{8}-\d{9}-[0-9a-f]{6}$/);
     const log = page.getByLabel('Build log');
     // While the build sleeps, the lines it printed are already on the page: the stream is live
-    // (one check inside the page, so that the state and the text are read at the same moment).
+    // (one locator, so that the state and the text are read at the same moment; Playwright's
+    // selector engine, not a string evaluated in the page, which the console's CSP forbids).
     await page
-      .waitForFunction(
-        `(() => {
-          const pre = document.querySelector('pre.log');
-          const text = pre?.textContent ?? '';
-          return pre?.dataset.state === 'live' && text.includes('output line 39') && !text.includes('\\nCOMMIT\\n');
-        })()`,
-        undefined,
-        { timeout: 60_000 },
-      )
+      .locator('pre.log[data-state="live"]', { hasText: 'output line 39', hasNotText: /^COMMIT$/m })
+      .waitFor({ timeout: 60_000 })
       .catch(async (err: Error) => {
         throw new Error(`${err.message}\npage: ${await page.locator('main').textContent()}`);
       });

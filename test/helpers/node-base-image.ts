@@ -52,6 +52,9 @@ export interface NodeBaseImage {
   npmVersion: string;
 }
 
+/** Libraries every glibc image has beside libc.so.6 (Debian's libc6 and libgcc-s1). */
+const GLIBC_RUNTIME = ['libc.so.6', 'libm.so.6', 'libdl.so.2', 'librt.so.1', 'libpthread.so.0', 'libgcc_s.so.1', 'libresolv.so.2', 'libutil.so.1'];
+
 const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 async function runCommand(command: string, args: string[], timeout: number): Promise<string> {
@@ -167,8 +170,17 @@ export async function stageNodeRootfs(rootfs: string, options: Omit<NodeBaseImag
   await chmod(join(rootfs, 'root'), 0o700);
   await chown(join(rootfs, 'home/node'), 1000, 1000);
 
-  // Node and its libraries.
+  // Node and its libraries, and the rest of glibc's runtime beside its libc (as the official
+  // image's libc6 and libgcc-s1 packages have them): native npm modules need them (Vite's
+  // bundler, rolldown, links librt and libdl).
   await copyBinaryWithLibraries(rootfs, node, '/usr/local/bin/node');
+  const libc = (await sharedLibraries(node)).find((library) => /\/libc\.so\.6$/.test(library));
+  if (libc) {
+    for (const name of GLIBC_RUNTIME) {
+      const library = join(dirname(libc), name);
+      if ((await exists(library)) && !(await exists(join(rootfs, library)))) await copyInto(rootfs, await realpath(library), library);
+    }
+  }
 
   // busybox: a shell and the usual tools, as links to one binary (skipping any path already taken).
   await copyBinaryWithLibraries(rootfs, busybox, '/bin/busybox');

@@ -56,14 +56,15 @@ export async function writeConfigFile(config: Config, file: string): Promise<str
   return file;
 }
 
-export async function startServerProcess(configFile: string, listen = '127.0.0.1:0'): Promise<ServerProcess> {
+/** `args`: more options for `serve` (`--workers 2`). */
+export async function startServerProcess(configFile: string, listen = '127.0.0.1:0', args: string[] = []): Promise<ServerProcess> {
   if (!hooked) {
     hooked = true;
     afterAll(() => {
       for (const child of running) child.kill('SIGKILL');
     });
   }
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile, '--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile, '--listen', listen, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const exited = once(child, 'exit').then(([code]) => {
     running.delete(child);
