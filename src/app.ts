@@ -31,7 +31,7 @@ import { Health } from './health/index.js';
 import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
-import { createProxies, type ProxyModule } from './proxy/index.js';
+import type { ProxyModule } from './proxy/index.js';
 import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
 import { parseDuration } from './util/index.js';
@@ -116,7 +116,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     observer: recorder.observer,
     onFinished: (result) => metrics.builds.inc({ result }),
   });
-  const proxies = createProxies(config, { registry, log, observer: metrics.proxyObserver });
+  // The pull-through caches (and their HTTP client, undici) load only when configured.
+  const proxies = config.proxies.length === 0 ? undefined : (await import('./proxy/index.js')).createProxies(config, { registry, log, observer: metrics.proxyObserver });
   metrics.watchBuildQueue(() => builds.queuedCount());
   metrics.watchEventDeliveries(() => events.stats());
   const health = new Health(driver);

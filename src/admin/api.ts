@@ -9,7 +9,9 @@
  * `/api/events` (all of them for admins). Writes go through the read-only gate like any other.
  */
 import Router from '@koa/router';
-import { formatRobotScope, isExpired, parseExpiry, parseRobotScope, type RobotAdmin, type RobotRecord } from '../auth/index.js';
+import { parseExpiry } from '../auth/expiry.js';
+import type { RobotAdmin } from '../auth/index.js';
+import { formatRobotScope, isExpired, parseRobotScope, type RobotRecord } from '../auth/robots.js';
 import { type AppState, type HttpContext, type HttpRouter, readSmallBody, respondJson } from '../http/index.js';
 import { RegistryError } from '../registry/errors.js';
 import type { GcPreviewer } from './gc-preview.js';

@@ -26,7 +26,7 @@ import { RobotStore } from './robots.js';
 
 export { formatRobotScope, isExpired, parseRobotScope, type RobotRecord } from './robots.js';
 export { parseExpiry } from './expiry.js';
-export { API_SCOPE } from './token.js';
+export { API_SCOPE } from './scope.js';
 import { createTokenRouter } from './routes.js';
 import { warnAboutExposedSecrets } from './secret-files.js';
 import { TokenService } from './token.js';

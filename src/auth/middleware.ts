@@ -8,7 +8,7 @@
  * - `Bearer`: a verified token (cached); its `access` list is what it may do. When it falls short,
  *   401 `insufficient_scope` if asking again could help, 403 DENIED if the signed-in subject may
  *   not do it at all.
- * - `Bearer` with an API token (token.ts `API_SCOPE`, what the console signs in for), on `/api/`
+ * - `Bearer` with an API token (scope.ts `API_SCOPE`, what the console signs in for), on `/api/`
  *   paths only: the user it names, with that user's rights by the rules, exactly as with Basic;
  *   whether the user still stands with the same password (or robot token) is asked on every
  *   request, so a password change or removal signs the console out at once.
@@ -117,10 +117,11 @@ class RequestPermissions implements Permissions {
       case 'invalid':
         throw core.challenger.unauthorized(ctx, credentials.reason, { error: 'invalid_token' });
       case 'bearer': {
-        if (core.tokens.isApiToken(credentials.token)) return this.apiIdentity(credentials.token);
-        let token: VerifiedToken;
+        // A registry token seen before skips even the look at its header (the common case).
+        let token = core.tokens.cachedAccess(credentials.token);
+        if (!token && core.tokens.isApiToken(credentials.token)) return this.apiIdentity(credentials.token);
         try {
-          token = await core.tokens.verifyAccess(credentials.token);
+          token ??= await core.tokens.verifyAccess(credentials.token);
         } catch (err) {
           if (err instanceof TokenError) throw core.challenger.unauthorized(ctx, err.message, { error: 'invalid_token' });
           throw err;

@@ -9,7 +9,7 @@
  * A partial grant is not an error: the token holds the intersection of asked and allowed.
  *
  * `scope=berth:api:*` (alone) asks for an API token instead: one that stands for the signed-in
- * user at Berth's own `/api` (the console's sign-in; token.ts `API_SCOPE`). It is refreshed like
+ * user at Berth's own `/api` (the console's sign-in; scope.ts `API_SCOPE`). It is refreshed like
  * any token, with the refresh token of the same sign-in and the same scope.
  *
  * Errors carry every shape clients read: the OCI `errors` list, Docker's `details` string (which
@@ -26,7 +26,8 @@ import { parseAuthorization } from './credentials.js';
 import { grantScopes, type UserPrincipal } from './grants.js';
 import { type Authenticator, describeRefusal } from './login.js';
 import { formatGranted, type ResourceScope, ScopeError, parseScopes } from './scope.js';
-import { API_SCOPE, looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
+import { API_SCOPE } from './scope.js';
+import { looksLikeJwt, TokenError, type TokenService, tokenAllows, type VerifiedToken } from './token.js';
 
 export interface TokenRouteDeps {
   config: AuthConfig;

@@ -15,6 +15,9 @@
  */
 import { isValidQualifiedName } from '../registry/names.js';
 
+/** What the token endpoint is asked for to get an API token instead of a registry token. */
+export const API_SCOPE = 'berth:api:*';
+
 export interface ResourceScope {
   /** `repository`, `registry`, ...; a resource class (`repository(plugin)`) is dropped. */
   type: string;

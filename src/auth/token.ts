@@ -57,8 +57,6 @@ const REFRESH_TYP = 'berth-refresh+jwt';
  * (`<service>/api`), so no registry, Berth's /v2 included, takes it for an access token.
  */
 const API_TYP = 'berth-api+jwt';
-/** What the token endpoint is asked for to get an API token instead of a registry token. */
-export const API_SCOPE = 'berth:api:*';
 /** Tokens longer than this are not even parsed (a real one is well under 4 KiB). */
 export const MAX_TOKEN_LENGTH = 8192;
 const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -208,10 +206,15 @@ export class TokenService {
   }
 
   /** Verifies a Bearer token for the registry (cached until it expires). */
-  async verifyAccess(token: string): Promise<VerifiedToken> {
-    const now = this.now();
+  /** An access token verified before and not expired since; undefined otherwise (a map lookup). */
+  cachedAccess(token: string): VerifiedToken | undefined {
     const cached = this.cache.get(token);
-    if (cached && cached.expiresAt + this.config.clockSkew * 1000 > now) return cached;
+    return cached && cached.expiresAt + this.config.clockSkew * 1000 > this.now() ? cached : undefined;
+  }
+
+  async verifyAccess(token: string): Promise<VerifiedToken> {
+    const cached = this.cachedAccess(token);
+    if (cached) return cached;
 
     const own = this.issuerOf(token) === this.config.issuer;
     const payload = own

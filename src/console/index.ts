@@ -16,7 +16,7 @@
  */
 import Router from '@koa/router';
 import type { AuthConfig } from '../auth/config.js';
-import { API_SCOPE } from '../auth/index.js';
+import { API_SCOPE } from '../auth/scope.js';
 import type { Action } from '../auth/permissions.js';
 import type { LinkedRepository } from '../builds/config.js';
 import { type AppState, type HttpRouter, queryValue, respondJson } from '../http/index.js';
