@@ -16,7 +16,7 @@ import type { RepositorySummary, RepositoryUsage, StorageUsage, TagInfo } from '
 import { checkName, checkTag } from '../registry/names.js';
 import { Registry } from '../registry/registry.js';
 import { createStorageDriver } from '../storage.js';
-import { parseDuration } from '../util/index.js';
+import { formatBytes, parseDuration } from '../util/index.js';
 
 export const REPOSITORY_USAGE = `usage:
   berth repos [--json]                       repositories: tags, size, last push
@@ -47,16 +47,6 @@ async function sourceOf(values: { url?: string; config?: string; user?: string; 
   return { kind: 'storage', config, registry };
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

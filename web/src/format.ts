@@ -1,15 +1,7 @@
 /** How numbers, times and digests are shown. */
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
+// Shared with the CLI (a module without Node imports).
+export { formatBytes } from '../../src/util/bytes';
 
 export function shortDigest(digest: string): string {
   const colon = digest.indexOf(':');

@@ -62,6 +62,7 @@ import { OwnerError, resolveOwner } from './owners.js';
 import { IgnoreMatcher } from './patterns.js';
 import { RegistryLayers } from './registry-layers.js';
 import { ContextFs, resolveIn, TreeFs } from './sources.js';
+import { formatBytes } from '../../util/bytes.js';
 
 export interface NativeBuilderOptions {
   registry: Registry;
@@ -613,8 +614,3 @@ function parseChmod(text: string): number {
   return parseInt(text, 8);
 }
 
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
