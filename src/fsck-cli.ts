@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { commandConfig, durationFlag } from './cli-util.js';
+import { cacheRepositoryTest } from './proxy/state.js';
 import { checkStorage, type FsckProgress, type FsckReport, type Problem } from './registry/fsck.js';
 import { createStorageDriver, describeStorage } from './storage.js';
 
@@ -79,7 +80,9 @@ export async function runFsckCommand(args: string[]): Promise<void> {
   }
   const config = commandConfig(values.config);
   const progress = !values.json && process.stderr.isTTY ? progressLine(process.stderr) : undefined;
-  const report = await checkStorage(await createStorageDriver(config.storage), {
+  const driver = await createStorageDriver(config.storage);
+  const report = await checkStorage(driver, {
+    isCache: cacheRepositoryTest(config.proxies, driver),
     quick: values.quick,
     repair: values.repair,
     graceMs: durationFlag(values.grace ?? config.gc.grace, '--grace'),

@@ -126,3 +126,13 @@ export class CacheMarkers {
     });
   }
 }
+
+/**
+ * Whether a stored repository is a pull-through cache's: under a proxy's prefix, or marked by the
+ * proxy without one (the team's own repositories beside it are not).
+ */
+export function cacheRepositoryTest(proxies: readonly { prefix: string }[], driver: StorageDriver): (name: string) => Promise<boolean> {
+  const prefixes = proxies.filter((p) => p.prefix !== '').map((p) => `${p.prefix}/`);
+  const markers = proxies.some((p) => p.prefix === '') ? new CacheMarkers(driver) : undefined;
+  return async (name) => prefixes.some((prefix) => name.startsWith(prefix)) || ((await markers?.isCache(name)) ?? false);
+}

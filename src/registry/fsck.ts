@@ -78,6 +78,11 @@ export interface FsckOptions {
   onProblem?: (problem: Problem) => void;
   onProgress?: (progress: FsckProgress) => void;
   now?: Date;
+  /**
+   * Whether a repository is a pull-through cache's (src/proxy): its manifests' blobs and children
+   * arrive when first asked for, so absent ones are expected there, not damage.
+   */
+  isCache?: (repository: string) => Promise<boolean>;
 }
 
 export interface FsckProgress {
@@ -280,8 +285,9 @@ export async function checkStorage(driver: StorageDriver, options: FsckOptions):
         await found({ kind: 'manifest-invalid', path: layout.blobData(digest), repository: name, digest, message: 'the manifest does not parse as an OCI or Docker manifest or index' });
       }
     }
+    const fillsOnDemand = (await options.isCache?.(name)) ?? false;
     for (const [digest, manifest] of revisions) {
-      if (!manifest) continue;
+      if (!manifest || fillsOnDemand) continue;
       for (const blob of manifest.blobs) {
         if (!(await hasBytes(blob.digest))) {
           await found({ kind: 'manifest-blob-missing', path: layout.manifestRevisionLink(name, digest), repository: name, digest, message: `it references ${blob.digest}, whose bytes are gone` });

@@ -50,6 +50,23 @@ describe('eviction by gc', { timeout: 60_000 }, () => {
     await upstreamCleanup?.();
   });
 
+  it('berth fsck finds a cache whose blobs were never pulled clean (they are fetched when asked for)', async () => {
+    const dir = await tempDir('berth-fsck-config-');
+    onTestFinished(() => dir.remove());
+    const config = join(dir.path, 'berth.yaml');
+    await writeFile(config, ['storage:', `  filesystem: { root: ${JSON.stringify(berth.root)} }`, 'proxies:', '  - prefix: up', `    url: ${upstream.url}`, ''].join('\n'));
+    // The cached manifests name config blobs no client has asked for yet.
+    expect(await blobStored(berth.root, sha256(first.config))).toBe(false);
+    const child = spawn(process.execPath, [CLI, 'fsck', '--config', config, '--json'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    const report = JSON.parse(out) as { clean: boolean; manifests: number; problems: unknown[] };
+    expect(report.problems).toEqual([]);
+    expect(report.manifests).toBeGreaterThanOrEqual(3);
+    expect(code).toBe(0);
+  });
+
   it('berth gc --dry-run names what it would evict; berth gc evicts it and frees its blobs', async () => {
     const dir = await tempDir('berth-gc-config-');
     onTestFinished(() => dir.remove());
