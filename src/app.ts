@@ -18,7 +18,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage-drivers/driver.js';
 import { errorMiddleware, isClientGone, proxyMiddleware, readOnlyMiddleware, refuseUnreadablePath, RequestState, TrustedProxies, type AppState, type HttpRouter } from './http/index.js';
-import { createAdminRouter, GcPreviewer } from './admin/index.js';
+import { createAdminRouter, type EvictionPreview, GcPreviewer } from './admin/index.js';
 import { apiVersionHeader, createApiRouter } from './api/index.js';
 import type { AuthModule } from './auth/index.js';
 import { openAccess } from './auth/open.js';
@@ -31,6 +31,7 @@ import { Health } from './health/index.js';
 import { httpMetrics, MeteredDriver, Metrics } from './metrics/index.js';
 import { RegistryError } from './registry/errors.js';
 import { Registry } from './registry/registry.js';
+import { evictUnpulled } from './proxy/evict.js';
 import type { ProxyModule } from './proxy/index.js';
 import { createRepositoriesRouter } from './repositories/index.js';
 import { createStorageDriver } from './storage.js';
@@ -85,6 +86,12 @@ function logRequest(ctx: Koa.ParameterizedContext<AppState>, log: Logger, reques
       'request',
     );
   });
+}
+
+/** What gc's eviction would take now, for the admin dry run; undefined without pull-through caches. */
+function evictionPreview(registry: Registry, config: Config): EvictionPreview | undefined {
+  if (!config.proxies.some((p) => p.evictAfter !== '')) return undefined;
+  return (onItem) => evictUnpulled(registry, config.proxies, { dryRun: true, onItem });
 }
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
@@ -168,7 +175,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     createRepositoriesRouter(registry, { pusher: events.pusher }),
     auth.router,
     events.router,
-    createAdminRouter({ gc: new GcPreviewer(driver, config.gc), robots: auth.robots }),
+    createAdminRouter({ gc: new GcPreviewer(driver, config.gc, evictionPreview(registry, config)), robots: auth.robots }),
     createConsoleRouter({ config: config.console, auth: config.auth, readOnly: config.readOnly, linked: config.builds.repositories }),
   ];
   if (config.metrics.enabled && config.metrics.listen === '') routers.push(metrics.router());

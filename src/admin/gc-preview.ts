@@ -1,6 +1,7 @@
 /**
  * A gc dry run for the admin API: what `berth gc` would delete now, and how many bytes that frees,
- * with the `gc:` section's settings. It reads every manifest of every repository, so one runs at a
+ * with the `gc:` section's settings, and which pull-through cached manifests it would evict
+ * first (`proxies[].evictAfter`; their blobs are freed by the gc after, not counted here). It reads every manifest of every repository, so one runs at a
  * time per process: callers while it runs share its answer. It writes nothing (read-only mode and
  * replicas are no concern); the list of items is capped, the counts are not.
  */
@@ -12,8 +13,19 @@ import { parseDuration } from '../util/index.js';
 /** Items listed in an answer at most (the report's counts cover all). */
 export const MAX_ITEMS = 1000;
 
+/** A cached manifest gc would evict (src/proxy/evict.ts). */
+export interface EvictionItem {
+  repository: string;
+  digest: string;
+}
+
+/** Runs eviction as a dry run, telling of each manifest it would evict. */
+export type EvictionPreview = (onItem: (item: EvictionItem) => void) => Promise<unknown>;
+
 export interface GcPreview {
   report: GcReport;
+  /** Cached manifests not pulled for their proxy's `evictAfter` (the first MAX_ITEMS), and how many in all. */
+  evictions: { items: EvictionItem[]; count: number };
   /** The first MAX_ITEMS things that would go. */
   items: GcItem[];
   /** Items past MAX_ITEMS, not listed. */
@@ -29,6 +41,8 @@ export class GcPreviewer {
   constructor(
     private readonly driver: StorageDriver,
     private readonly config: GcConfig,
+    /** Without pull-through caches: none. */
+    private readonly evictions?: EvictionPreview,
   ) {}
 
   run(): Promise<GcPreview> {
@@ -40,6 +54,11 @@ export class GcPreviewer {
 
   private async collect(): Promise<GcPreview> {
     const startedAt = new Date().toISOString();
+    const evictions = { items: [] as EvictionItem[], count: 0 };
+    await this.evictions?.((item) => {
+      if (evictions.items.length < MAX_ITEMS) evictions.items.push(item);
+      evictions.count += 1;
+    });
     const items: GcItem[] = [];
     let more = 0;
     const report = await collectGarbage(this.driver, {
@@ -53,6 +72,6 @@ export class GcPreviewer {
       },
     });
     const { grace, uploadTtl, deleteUntagged } = this.config;
-    return { report, items, more, settings: { grace, uploadTtl, deleteUntagged }, startedAt, finishedAt: new Date().toISOString() };
+    return { report, evictions, items, more, settings: { grace, uploadTtl, deleteUntagged }, startedAt, finishedAt: new Date().toISOString() };
   }
 }

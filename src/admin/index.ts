@@ -5,4 +5,4 @@
  * their own modules (src/repositories, src/events), which widen what admins see.
  */
 export { createAdminRouter, requireAdmin } from './api.js';
-export { GcPreviewer } from './gc-preview.js';
+export { type EvictionPreview, GcPreviewer } from './gc-preview.js';

@@ -67,6 +67,13 @@ describe('eviction by gc', { timeout: 60_000 }, () => {
     expect(code).toBe(0);
   });
 
+  it('the admin gc dry run names the cached manifests gc would evict, and evicts nothing', async () => {
+    const reply = await berth.client.get('/api/admin/gc');
+    expect(reply.status).toBe(200);
+    expect(reply.json.evictions).toEqual({ items: [{ repository: 'up/lib/first', digest: first.digest }], count: 1 });
+    expect(await berth.server.app.registry.manifests.revisions(`up/${first.name}`)).toContain(first.digest);
+  });
+
   it('berth gc --dry-run names what it would evict; berth gc evicts it and frees its blobs', async () => {
     const dir = await tempDir('berth-gc-config-');
     onTestFinished(() => dir.remove());

@@ -21,6 +21,7 @@ interface GcPreview {
     uploadsDeleted: number;
     heldBack: { manifests: number; links: number; blobs: number; bytes: number };
   };
+  evictions: { items: { repository: string; digest: string }[]; count: number };
   items: { kind: string; repository?: string; digest?: string; upload?: string; bytes?: number }[];
   more: number;
   settings: { grace: string; uploadTtl: string; deleteUntagged: boolean };
@@ -96,6 +97,13 @@ function GcDryRun({ session }: { session: Session }) {
             <strong>{formatBytes(r.bytesFreed)}</strong> would be freed: {r.blobsDeleted} blobs, {r.manifestsDeleted} manifests, {r.linksDeleted} layer links and{' '}
             {r.uploadsDeleted} abandoned uploads would go; {r.blobsKept} blobs and {r.manifests} manifests in {r.repositories} repositories stay.
           </p>
+          {result.evictions.count > 0 && (
+            <p>
+              First, {result.evictions.count} cached manifests not pulled for their proxy's evictAfter would be evicted (
+              {result.evictions.items.map((e) => `${e.repository}@${e.digest.slice(0, 19)}`).join(', ')}
+              {result.evictions.count > result.evictions.items.length ? ', …' : ''}); the blobs only they use are freed by the gc after, not counted above.
+            </p>
+          )}
           {(r.heldBack.blobs > 0 || r.heldBack.manifests > 0) && (
             <p class="muted">
               Held back as younger than the grace period ({result.settings.grace}): {r.heldBack.blobs} blobs ({formatBytes(r.heldBack.bytes)}), {r.heldBack.manifests}{' '}
