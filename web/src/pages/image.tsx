@@ -8,40 +8,9 @@ import { useEffect } from 'preact/hooks';
 import { getJson, repoPath, type Session } from '../api';
 import { BarChart, ErrorBox, Loading, Section, Table, useLoad } from '../components';
 import { formatBytes, formatTime, shortDigest } from '../format';
+import type { ManifestDetails as Details } from '../../../src/registry/details-types';
 import { PullCommands } from './repository';
 
-interface Details {
-  name: string;
-  digest: string;
-  mediaType: string;
-  kind: 'image' | 'index' | 'other';
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  subject?: string;
-  configDigest?: string;
-  config?: {
-    os?: string;
-    architecture?: string;
-    variant?: string;
-    created?: string;
-    author?: string;
-    entrypoint?: string[];
-    cmd?: string[];
-    env?: string[];
-    exposedPorts?: string[];
-    volumes?: string[];
-    labels?: Record<string, string>;
-    user?: string;
-    workingDir?: string;
-    stopSignal?: string;
-  };
-  layers?: { digest: string; mediaType: string; size: number; foreign?: boolean }[];
-  history?: { created?: string; createdBy?: string; comment?: string; emptyLayer?: boolean }[];
-  manifests?: { digest: string; mediaType: string; platform?: string; artifactType?: string; size: number }[];
-  referrers: { digest: string; mediaType: string; artifactType?: string; size: number; annotations?: Record<string, string> }[];
-  truncated?: Record<string, number>;
-}
 
 /** A JSON-ish list as people read it: `["/bin/sh","-c"]` shown as `/bin/sh -c`, each part quoted when it has spaces. */
 function words(list: string[] | undefined): string | undefined {
