@@ -1,7 +1,7 @@
 /** Small pieces every page uses: loading and error states, copyable commands, bar charts, badges. */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { ApiError, getJson } from './api';
 import { formatBytes } from './format';
 
 /** Loads `load()` when `key` changes; aborts the previous load. */
@@ -22,6 +22,46 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, key: unkno
     return () => controller.abort();
   }, [...key, generation]);
   return { ...state, reload: () => setGeneration((g) => g + 1) };
+}
+
+/**
+ * A list read a page at a time: the first page whenever `key` changes, the next one on `more()`.
+ * `path` gives a page's address (after the cursor `last`, or the first); `pick` its items.
+ */
+export function usePages<P extends { next?: string }, T>(path: (last?: string) => string, pick: (page: P) => T[], key: unknown[]) {
+  const [rows, setRows] = useState<T[]>([]);
+  const [next, setNext] = useState<string>();
+  const [error, setError] = useState<Error>();
+  const [loading, setLoading] = useState(true);
+  useEffect(() => {
+    const controller = new AbortController();
+    setLoading(true);
+    getJson<P>(path(), controller.signal).then(
+      (page) => {
+        setRows(pick(page));
+        setNext(page.next);
+        setError(undefined);
+        setLoading(false);
+      },
+      (err: Error) => {
+        if (controller.signal.aborted) return;
+        setError(err);
+        setLoading(false);
+      },
+    );
+    return () => controller.abort();
+  }, key);
+  const more = async (): Promise<void> => {
+    if (!next) return;
+    try {
+      const page = await getJson<P>(path(next));
+      setRows((r) => [...r, ...pick(page)]);
+      setNext(page.next);
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  return { rows, next, error, loading, more };
 }
 
 export function Loading() {

@@ -1,7 +1,7 @@
 /** The front page: repositories the caller may pull, newest push first, with a search box. */
 import { useEffect, useState } from 'preact/hooks';
-import { getJson, repoPath, type Session } from '../api';
-import { ErrorBox, Loading, Table } from '../components';
+import { repoPath, type Session } from '../api';
+import { ErrorBox, Loading, Table, usePages } from '../components';
 import { formatBytes, formatTime, relativeTime } from '../format';
 import { navigate } from '../router';
 
@@ -28,30 +28,11 @@ function pagePath(q: string, last?: string): string {
 
 export function RepositoriesPage({ q, session }: { q: string; session: Session }) {
   const [text, setText] = useState(q);
-  const [rows, setRows] = useState<Summary[]>([]);
-  const [next, setNext] = useState<string>();
-  const [error, setError] = useState<Error>();
-  const [loading, setLoading] = useState(true);
+  const { rows, next, error, loading, more } = usePages((last) => pagePath(q, last), (page: ListPage) => page.repositories, [q]);
 
   useEffect(() => {
     document.title = 'Repositories · Berth';
-    const controller = new AbortController();
-    setLoading(true);
-    getJson<ListPage>(pagePath(q), controller.signal).then(
-      (page) => {
-        setRows(page.repositories);
-        setNext(page.next);
-        setError(undefined);
-        setLoading(false);
-      },
-      (err: Error) => {
-        if (controller.signal.aborted) return;
-        setError(err);
-        setLoading(false);
-      },
-    );
-    return () => controller.abort();
-  }, [q]);
+  }, []);
 
   // The query goes into the URL (a deep link), a moment after typing stops.
   useEffect(() => {
@@ -59,17 +40,6 @@ export function RepositoriesPage({ q, session }: { q: string; session: Session }
     const timer = setTimeout(() => navigate(text ? `/?q=${encodeURIComponent(text)}` : '/', true), 250);
     return () => clearTimeout(timer);
   }, [text]);
-
-  const more = async (): Promise<void> => {
-    if (!next) return;
-    try {
-      const page = await getJson<ListPage>(pagePath(q, next));
-      setRows((r) => [...r, ...page.repositories]);
-      setNext(page.next);
-    } catch (err) {
-      setError(err as Error);
-    }
-  };
 
   return (
     <>

@@ -1,7 +1,7 @@
 /** A repository: its tags (digest, size, platforms, pushed when and by whom), pull commands, builds. */
-import { useEffect, useState } from 'preact/hooks';
-import { getJson, loadSession, repoPath, type Session } from '../api';
-import { CopyField, ErrorBox, Loading, Section, Table, useLoad } from '../components';
+import { useEffect } from 'preact/hooks';
+import { loadSession, repoPath, type Session } from '../api';
+import { CopyField, ErrorBox, Loading, Section, Table, useLoad, usePages } from '../components';
 import { formatBytes, formatTime, relativeTime, shortDigest } from '../format';
 import { BuildList, TriggerBuild } from './builds';
 
@@ -33,43 +33,13 @@ export function PullCommands({ session, name, reference }: { session: Session; n
 }
 
 export function RepositoryPage({ name, session }: { name: string; session: Session }) {
-  const [tags, setTags] = useState<TagInfo[]>([]);
-  const [next, setNext] = useState<string>();
-  const [error, setError] = useState<Error>();
-  const [loading, setLoading] = useState(true);
   const rights = useLoad(() => loadSession(name), [name]);
   const base = `/api/repositories/${repoPath(name)}/tags?n=${PAGE}`;
+  const { rows: tags, next, error, loading, more } = usePages((last) => (last ? `${base}&last=${encodeURIComponent(last)}` : base), (page: TagPage) => page.tags, [name]);
 
   useEffect(() => {
     document.title = `${name} · Berth`;
-    const controller = new AbortController();
-    setLoading(true);
-    getJson<TagPage>(base, controller.signal).then(
-      (page) => {
-        setTags(page.tags);
-        setNext(page.next);
-        setError(undefined);
-        setLoading(false);
-      },
-      (err: Error) => {
-        if (controller.signal.aborted) return;
-        setError(err);
-        setLoading(false);
-      },
-    );
-    return () => controller.abort();
   }, [name]);
-
-  const more = async (): Promise<void> => {
-    if (!next) return;
-    try {
-      const page = await getJson<TagPage>(`${base}&last=${encodeURIComponent(next)}`);
-      setTags((t) => [...t, ...page.tags]);
-      setNext(page.next);
-    } catch (err) {
-      setError(err as Error);
-    }
-  };
 
   const newest = [...tags].sort((a, b) => (b.pushed ?? '').localeCompare(a.pushed ?? ''))[0];
   const github = rights.data?.github;
