@@ -18,6 +18,7 @@ function pageSize(ctx: HttpContext): number | undefined {
 export function requestedPage(ctx: HttpContext, sorted: string[], path: string, defaultSize?: number): Page {
   const n = pageSize(ctx) ?? defaultSize;
   const page = paginate(sorted, n, queryValue(ctx, 'last'));
-  if (page.next !== undefined && n !== undefined) ctx.set('Link', `<${path}?n=${n}&last=${encodeURIComponent(page.next)}>; rel="next"`);
+  // `path` may carry its own query (a search): the next page keeps it.
+  if (page.next !== undefined && n !== undefined) ctx.set('Link', `<${path}${path.includes('?') ? '&' : '?'}n=${n}&last=${encodeURIComponent(page.next)}>; rel="next"`);
   return page;
 }

@@ -81,7 +81,7 @@ export function createRepositoriesRouter(registry: Registry, deps: RepositoriesD
       if (next) ctx.set('Link', `</api/repositories?sort=pushed&n=${n}&last=${encodeURIComponent(next)}${query ? `&q=${encodeURIComponent(query)}` : ''}>; rel="next"`);
     } else {
       const all = (await registry.catalog(canRead)).filter((name) => name.includes(query));
-      const page = requestedPage(ctx, all, '/api/repositories', DEFAULT_PAGE);
+      const page = requestedPage(ctx, all, query ? `/api/repositories?q=${encodeURIComponent(query)}` : '/api/repositories', DEFAULT_PAGE);
       if (page.items.length > MAX_PAGE) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n: at most ${MAX_PAGE}`);
       names = page.items;
       next = page.next;

@@ -99,6 +99,9 @@ describe('repositories, tags and usage', { timeout: 60_000 }, () => {
     expect(page.headers.get('link')).toBe('</api/repositories?n=1&last=team%2Fapp>; rel="next"');
     const searched = await client.get('/api/repositories?q=lint');
     expect(searched.json.repositories.map((r: { name: string }) => r.name)).toEqual(['tools/lint']);
+    // The next page of a search is of the same search.
+    const searchPage = await client.get('/api/repositories?q=t&n=1');
+    expect(searchPage.headers.get('link')).toBe('</api/repositories?q=t&n=1&last=team%2Fapp>; rel="next"');
   });
 
   it("shows a repository's tags with digest, pull size and platforms", async () => {
