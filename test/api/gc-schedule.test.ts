@@ -25,7 +25,8 @@ const gcConfig = { grace: '0s', uploadTtl: '24h', deleteUntagged: false, schedul
 describe('scheduled gc', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterAll(async () => {
-    for (const clean of cleanups) await clean();
+    // Last in, first out: a server stops before the storage folder under it is removed.
+    for (const clean of cleanups.reverse()) await clean();
   });
 
   it('runs on exactly one of two replicas per period, with metrics and a stored report', async () => {
